@@ -1,0 +1,39 @@
+"""Small differences between Airflow 3.0 and newer releases, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseHook as BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
+else:
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # Airflow 3.0
+        from airflow.hooks.base import BaseHook
+    # airflow.exceptions re-exports the Task SDK's class on 3.1+, and defines it on 3.0.
+    from airflow.exceptions import AirflowNotFoundException
+
+__all__ = ["AirflowNotFoundException", "BaseHook", "mask_secret", "redact"]
+
+
+def mask_secret(secret: str) -> None:
+    """Register a secret with Airflow's secrets masker (task logs, rendered fields, XCom views)."""
+    try:
+        from airflow.sdk.log import mask_secret as _mask
+    except ImportError:  # Airflow 3.0
+        from airflow.sdk.execution_time.secrets_masker import mask_secret as _mask  # type: ignore[no-redef]
+    _mask(secret)
+
+
+def redact(value: Any) -> Any:
+    """Apply Airflow's secrets masker to a value (used before text leaves the task)."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact as _redact
+    except ImportError:
+        try:
+            from airflow.sdk.execution_time.secrets_masker import redact as _redact  # type: ignore[no-redef]
+        except ImportError:
+            return value
+    return _redact(value)

@@ -1,0 +1,86 @@
+"""The one place that decides whether a failed request may be tried again, and when.
+
+Sending email is not idempotent, so requests come in three kinds::
+
+    Safety.SAFE    reads, deletes, updates, upserts: retried on 429, 420, 5xx and any
+                   connection failure
+    Safety.UNSAFE  creates that would duplicate (a route, a list member without upsert): retried
+                   only when the server provably did not take them (429/420, or a failure
+                   before the request left: refused, DNS, connect timeout)
+    Safety.SEND    POST .../messages: as UNSAFE, and a failure after the request left (read
+                   timeout, dropped connection, 5xx) becomes an "ambiguous" error, never a resend
+
+Both transports build their tenacity loop from :func:`should_retry` and :class:`BackoffWait`.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from typing import Any
+
+from tenacity import RetryCallState
+
+from airflow_provider_mailgun.client.errors import (
+    MailgunAPIError,
+    MailgunConnectionError,
+    MailgunRateLimitError,
+    MailgunServerError,
+)
+
+RETRYABLE_STATUSES = frozenset({420, 429, 500, 502, 503, 504})
+
+
+class Safety(enum.Enum):
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    SEND = "send"
+
+
+class RequestNotSentError(MailgunConnectionError):
+    """The request provably never reached the server (refused, DNS failure, connect timeout)."""
+
+
+class RequestMaybeSentError(MailgunConnectionError):
+    """The connection failed after the request may have reached the server."""
+
+
+def should_retry(error: BaseException, safety: Safety, max_retry_wait: float) -> bool:
+    """Whether ``error`` may be retried for a request of this ``safety``."""
+    if isinstance(error, MailgunRateLimitError):
+        wait = error.retry_after
+        return wait is None or wait <= max_retry_wait
+    if isinstance(error, RequestNotSentError):
+        return True
+    if safety is not Safety.SAFE:
+        return False
+    if isinstance(error, MailgunServerError):
+        return error.status in RETRYABLE_STATUSES
+    return isinstance(error, RequestMaybeSentError)
+
+
+class BackoffWait:
+    """Tenacity wait: the server's own hint when it gave one, else capped exponential full jitter."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
+        self.base = base
+        self.cap = cap
+        self._rng = rng or random.Random()
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, MailgunAPIError) and error.retry_after is not None:
+            # A little jitter on top, so parallel workers released together do not collide again.
+            return error.retry_after + self._rng.uniform(0, min(self.base, 1.0))
+        ceiling = min(self.cap, self.base * 2 ** (state.attempt_number - 1))
+        return self._rng.uniform(0, ceiling)
+
+
+def describe_attempt(state: RetryCallState) -> dict[str, Any]:
+    """What to log about a retry: attempt number, error type and message (never headers)."""
+    error = state.outcome.exception() if state.outcome else None
+    return {
+        "attempt": state.attempt_number,
+        "error": type(error).__name__ if error else None,
+        "detail": str(error) if error else None,
+    }

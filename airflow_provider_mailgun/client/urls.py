@@ -1,0 +1,73 @@
+"""Where a request may go: path joining, paging-link rebasing, and the host allow-list.
+
+Mailgun's paging links are absolute URLs on its own host. Through the Maton gateway they still
+point at ``https://api.mailgun.net/...``; following them as they are would send the Maton key to
+Mailgun (and fail). So::
+
+    resolve_url(config, "https://api.mailgun.net/v3/lists/pages?page=next")
+    # -> "<gateway>/mailgun/v3/lists/pages?page=next"
+
+Any URL that is neither on the configured base nor (through Maton) on Mailgun's upstream host is
+refused with :class:`UnsafeURLError` before a byte is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from airflow_provider_mailgun.client.config import ClientConfig
+from airflow_provider_mailgun.client.errors import MailgunConfigError, UnsafeURLError
+
+Base = Literal["api", "ctrl"]
+
+
+def resolve_url(config: ClientConfig, path_or_url: str, base: Base = "api") -> str:
+    """Turn an API path or a paging link into the URL to request, refusing foreign hosts."""
+    root = config.api_base if base == "api" else config.ctrl_base
+    if root is None:
+        raise MailgunConfigError("This connection has no Maton control host (Maton connections only).")
+    if path_or_url.startswith("/"):
+        return root + path_or_url
+    if _is_under(path_or_url, root):
+        return path_or_url
+    if base == "api" and config.upstream_base and _is_under(path_or_url, config.upstream_base):
+        parts = urlsplit(path_or_url)
+        return root + parts.path + (f"?{parts.query}" if parts.query else "")
+    raise UnsafeURLError(
+        f"Refusing to send credentials to {_origin(path_or_url)}: only {_origin(root)} is configured "
+        "for this connection."
+    )
+
+
+def _is_under(url: str, root: str) -> bool:
+    target, base = urlsplit(url), urlsplit(root)
+    same_origin = (target.scheme, target.hostname, target.port) == (base.scheme, base.hostname, base.port)
+    if not same_origin:
+        return False
+    prefix = base.path.rstrip("/")
+    return target.path == prefix or target.path.startswith(prefix + "/")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def segment(value: str, what: str = "path segment") -> str:
+    """Quote one path segment (a domain, list address, member address, tag...).
+
+    A ``/`` inside a domain would silently hit another endpoint (Mailgun then answers
+    ``200 Mailgun Magnificent API``), so it is refused here instead.
+    """
+    text = str(value).strip()
+    if not text:
+        raise MailgunConfigError(f"Empty {what}.")
+    if "/" in text or "\\" in text:
+        raise MailgunConfigError(f"Invalid {what} {text!r}: it must not contain '/'.")
+    return quote(text, safe="@")
+
+
+def strip_message_id(message_id: str) -> str:
+    """Mailgun returns ids as ``<id@domain>``; events carry and filter on them without brackets."""
+    return message_id.strip().removeprefix("<").removesuffix(">").strip()

@@ -1,0 +1,106 @@
+"""Provider metadata read by Airflow's providers manager (entry point ``apache_airflow_provider``).
+
+Import-free on purpose: Airflow calls this for every process that lists providers, and the
+connection form of the UI (3.2+) is built from ``conn-fields`` and ``ui-field-behaviour`` alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NUMBER_OR_NULL: dict[str, Any] = {"type": ["number", "null"]}
+
+_SHARED_EXTRAS: dict[str, Any] = {
+    "default_domain": {
+        "label": "Default sending domain",
+        "description": "Domain used when an operator names none, e.g. mg.example.com.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Read timeout of each request; the connect timeout is at most 10 s.",
+        "schema": {**_NUMBER_OR_NULL, "default": 60},
+    },
+}
+
+_MATON_FIELDS: dict[str, Any] = {
+    "maton_connection": {
+        "label": "Maton connection id",
+        "description": (
+            "Sent as the Maton-Connection header; empty uses the oldest ACTIVE Mailgun connection."
+        ),
+        "schema": {"type": ["string", "null"]},
+    },
+    "ctrl_url": {
+        "label": "Maton control URL",
+        "description": "Host that manages Maton connections.",
+        "schema": {"type": ["string", "null"], "default": "https://ctrl.maton.ai"},
+    },
+    **_SHARED_EXTRAS,
+    "max_requests_per_second": {
+        "label": "Max requests per second",
+        "description": "Client-side rate limit; Maton allows 10 requests/s per account.",
+        "schema": {**_NUMBER_OR_NULL, "default": 10},
+    },
+}
+
+_MAILGUN_FIELDS: dict[str, Any] = {
+    "region": {
+        "label": "Region",
+        "description": "us -> api.mailgun.net, eu -> api.eu.mailgun.net (a host set above overrides it).",
+        "schema": {"type": "string", "enum": ["us", "eu"], "default": "us"},
+    },
+    **_SHARED_EXTRAS,
+    "max_requests_per_second": {
+        "label": "Max requests per second",
+        "description": "Client-side rate limit; empty means none.",
+        "schema": _NUMBER_OR_NULL,
+    },
+}
+
+_HIDDEN = ["login", "schema", "port", "extra"]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata (validated against Airflow's provider_info schema in tests)."""
+    package = "airflow_provider_mailgun"
+    return {
+        "package-name": "airflow-provider-mailgun",
+        "name": "Mailgun",
+        "description": (
+            "Send, track and manage Mailgun email from Airflow, directly or through the Maton gateway."
+        ),
+        "versions": ["0.1.0"],
+        "integrations": [
+            {
+                "integration-name": "Mailgun",
+                "external-doc-url": "https://documentation.mailgun.com/",
+                "tags": ["service"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "maton",
+                "hook-class-name": f"{package}.hooks.mailgun.MailgunHook",
+                "hook-name": "Mailgun via Maton",
+                "conn-fields": _MATON_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": _HIDDEN,
+                    "relabeling": {"host": "Gateway URL", "password": "Maton API key"},
+                    "placeholders": {"host": "https://gateway.maton.ai"},
+                },
+            },
+            {
+                "connection-type": "mailgun",
+                "hook-class-name": f"{package}.hooks.mailgun.MailgunDirectHook",
+                "hook-name": "Mailgun",
+                "conn-fields": _MAILGUN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": _HIDDEN,
+                    "relabeling": {"host": "API base URL (optional)", "password": "Mailgun private API key"},
+                    "placeholders": {"host": "leave empty to use the region"},
+                },
+            },
+        ],
+        "hooks": [{"integration-name": "Mailgun", "python-modules": [f"{package}.hooks.mailgun"]}],
+    }

@@ -1,0 +1,228 @@
+"""``MailgunHook``: an Airflow connection turned into a Mailgun client.
+
+::
+
+    hook = MailgunHook(mailgun_conn_id="maton_default")
+    hook.messages.send(hook.domain(), {"from": "etl@mg.example.com", "to": "ops@example.org",
+                                       "subject": "Load done", "text": "42 rows"})
+    for bounce in hook.bounces.iter(hook.domain()):
+        ...
+    ok, message = hook.test_connection()
+
+Every API group of the client is a property of the hook (``messages``, ``events``, ``lists``,
+``members``, ``bounces``, ``unsubscribes``, ``complaints``, ``whitelists``, ``domains``, ``routes``,
+``webhooks``, ``templates``, ``stats``, ``tags``, ``ips``, ``tracking``, ``credentials``,
+``connections``); see :mod:`airflow_provider_mailgun.client` for their methods.
+
+Connection types: ``maton`` (Mailgun through the Maton gateway, Bearer key) and ``mailgun``
+(direct, Basic ``api:<key>``, US or EU). When ``maton_default`` is not defined and ``MATON_API_KEY``
+is set, that key is used with the default gateway, as Maton's own tools do.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook, mask_secret
+from airflow_provider_mailgun.client import ClientConfig, MailgunClient, MailgunConfigError, MailgunError
+from airflow_provider_mailgun.hooks.connection_config import config_from_connection
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.api.domains import Credentials, Domains, Tracking, Webhooks
+    from airflow_provider_mailgun.client.api.events import Events
+    from airflow_provider_mailgun.client.api.lists import ListMembers, MailingLists
+    from airflow_provider_mailgun.client.api.maton import MatonConnections
+    from airflow_provider_mailgun.client.api.messages import Messages
+    from airflow_provider_mailgun.client.api.reporting import Ips, Stats, Tags
+    from airflow_provider_mailgun.client.api.routes import Routes
+    from airflow_provider_mailgun.client.api.suppressions import SuppressionTable
+    from airflow_provider_mailgun.client.api.templates import Templates
+
+MATON_DEFAULT_CONN_ID = "maton_default"
+MATON_KEY_ENV = "MATON_API_KEY"
+
+
+class MailgunHook(BaseHook):
+    """Mailgun access from an Airflow connection of type ``maton`` or ``mailgun``.
+
+    :param mailgun_conn_id: the connection id (default ``maton_default``).
+    """
+
+    conn_name_attr = "mailgun_conn_id"
+    default_conn_name = MATON_DEFAULT_CONN_ID
+    conn_type = "maton"
+    hook_name = "Mailgun via Maton"
+
+    def __init__(self, mailgun_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mailgun_conn_id = mailgun_conn_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mailgun_conn_id={self.mailgun_conn_id!r})"
+
+    @cached_property
+    def config(self) -> ClientConfig:
+        """The client config read from the connection (looked up once per hook)."""
+        return self._read_config()
+
+    def _read_config(self) -> ClientConfig:
+        try:
+            conn = self.get_connection(self.mailgun_conn_id)
+        except AirflowNotFoundException:
+            env_key = os.environ.get(MATON_KEY_ENV)
+            if self.mailgun_conn_id == MATON_DEFAULT_CONN_ID and env_key:
+                mask_secret(env_key)
+                self.log.info("Connection %r not defined; using %s.", self.mailgun_conn_id, MATON_KEY_ENV)
+                return ClientConfig.for_maton(env_key)
+            raise MailgunConfigError(
+                f"Connection {self.mailgun_conn_id!r} is not defined. Create a 'maton' or 'mailgun' "
+                f"connection with that id (or set {MATON_KEY_ENV} to use maton_default)."
+            ) from None
+        if conn.password:
+            mask_secret(conn.password)
+        return config_from_connection(
+            conn.conn_type,
+            host=conn.host,
+            password=conn.password,
+            extra=conn.extra,
+            schema=conn.schema,
+            port=conn.port,
+            conn_id=self.mailgun_conn_id,
+        )
+
+    @cached_property
+    def client(self) -> MailgunClient:
+        """The client, created on first use and shared by every call through this hook."""
+        return MailgunClient(self.config)
+
+    def get_conn(self) -> MailgunClient:
+        return self.client
+
+    def domain(self, domain: str | None = None) -> str:
+        """``domain`` if given, else the connection's ``default_domain``; an error when neither is set."""
+        chosen = domain or self.config.default_domain
+        if not chosen:
+            raise MailgunConfigError(
+                f"No domain given and connection {self.mailgun_conn_id!r} has no default_domain extra."
+            )
+        return chosen
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List one domain to prove the key works; says which domain is the default."""
+        try:
+            first = next(iter(self.client.domains.iter(limit=1)), None)
+        except MailgunError as err:
+            return False, str(err)
+        via = "the Maton gateway" if self.config.via_maton else self.config.api_base
+        found = f", first domain {first.get('name')!r}" if first else ", no domains yet"
+        return True, f"Connected to Mailgun through {via}{found}."
+
+    # Resource groups, each a thin view of the client.
+    @property
+    def messages(self) -> Messages:
+        return self.client.messages
+
+    @property
+    def events(self) -> Events:
+        return self.client.events
+
+    @property
+    def lists(self) -> MailingLists:
+        return self.client.lists
+
+    @property
+    def members(self) -> ListMembers:
+        return self.client.members
+
+    @property
+    def bounces(self) -> SuppressionTable:
+        return self.client.bounces
+
+    @property
+    def unsubscribes(self) -> SuppressionTable:
+        return self.client.unsubscribes
+
+    @property
+    def complaints(self) -> SuppressionTable:
+        return self.client.complaints
+
+    @property
+    def whitelists(self) -> SuppressionTable:
+        return self.client.whitelists
+
+    def suppressions(self, kind: str) -> SuppressionTable:
+        return self.client.suppressions(kind)
+
+    @property
+    def domains(self) -> Domains:
+        return self.client.domains
+
+    @property
+    def tracking(self) -> Tracking:
+        return self.client.tracking
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.client.credentials
+
+    @property
+    def webhooks(self) -> Webhooks:
+        return self.client.webhooks
+
+    @property
+    def routes(self) -> Routes:
+        return self.client.routes
+
+    @property
+    def templates(self) -> Templates:
+        return self.client.templates
+
+    @property
+    def stats(self) -> Stats:
+        return self.client.stats
+
+    @property
+    def tags(self) -> Tags:
+        return self.client.tags
+
+    @property
+    def ips(self) -> Ips:
+        return self.client.ips
+
+    @property
+    def connections(self) -> MatonConnections:
+        """Maton connections on the control host (Maton connections only)."""
+        return self.client.connections
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form for Airflow 3.0 and 3.1 (3.2+ reads ``conn-fields`` from provider info)."""
+        from airflow_provider_mailgun.get_provider_info import get_provider_info
+
+        for entry in get_provider_info()["connection-types"]:
+            if entry["connection-type"] == cls.conn_type:
+                behaviour = entry["ui-field-behaviour"]
+                return {
+                    "hidden_fields": behaviour["hidden-fields"],
+                    "relabeling": behaviour["relabeling"],
+                    "placeholders": behaviour["placeholders"],
+                }
+        return {}
+
+
+class MailgunDirectHook(MailgunHook):
+    """The same hook, registered for the ``mailgun`` connection type (direct API key, US or EU)."""
+
+    default_conn_name = "mailgun_default"
+    conn_type = "mailgun"
+    hook_name = "Mailgun"
+
+    def __init__(self, mailgun_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(mailgun_conn_id=mailgun_conn_id, **kwargs)

@@ -1,0 +1,1 @@
+"""Local Mailgun + Maton emulator for demos and tests (work in progress)."""

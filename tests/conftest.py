@@ -1,0 +1,33 @@
+"""Test environment: a throwaway AIRFLOW_HOME with sqlite, set before anything imports Airflow."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_HOME = Path(tempfile.mkdtemp(prefix="mailgun-provider-tests-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
+os.environ.setdefault(
+    "AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parent.parent / "example_dags")
+)
+os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Nothing in the test suite may reach the real services: the sentinel makes any accidental use fail fast.
+os.environ.pop("MATON_API_KEY", None)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+
+
+import pytest  # noqa: E402  (the environment above must be set before anything imports Airflow)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh metadata DB, created once per test session (about 3 s on sqlite)."""
+    from airflow.utils import db
+
+    db.resetdb()
