@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_mailgun.client.config import MATON_CTRL_URL, MATON_GATEWAY_URL, ClientConfig
@@ -27,6 +28,48 @@ MATON_CONN_TYPE = "maton"
 MAILGUN_CONN_TYPE = "mailgun"
 CONN_TYPES = (MATON_CONN_TYPE, MAILGUN_CONN_TYPE)
 MAX_CONNECT_TIMEOUT = 10.0
+MATON_DEFAULT_CONN_ID = "maton_default"
+MATON_KEY_ENV = "MATON_API_KEY"
+
+
+class ConnectionLike(Protocol):
+    """The fields of an Airflow connection this module reads (sync or async lookups alike)."""
+
+    conn_type: str | None
+    host: str | None
+    password: str | None
+    schema: str | None
+    port: int | None
+
+    @property
+    def extra(self) -> str | None: ...
+
+
+def config_for(conn_id: str, conn: ConnectionLike | None) -> ClientConfig:
+    """The config for ``conn_id`` given its looked-up connection (``None`` when it is not defined).
+
+    A missing ``maton_default`` falls back to ``MATON_API_KEY`` with the default gateway, as Maton's
+    own tools do; any other missing connection is an error that says how to create it.
+    """
+    if conn is None:
+        env_key = os.environ.get(MATON_KEY_ENV)
+        if conn_id == MATON_DEFAULT_CONN_ID and env_key:
+            log.info("Connection %r not defined; using %s.", conn_id, MATON_KEY_ENV)
+            return ClientConfig.for_maton(env_key)
+        raise MailgunConfigError(
+            f"Connection {conn_id!r} is not defined. Create a 'maton' or 'mailgun' connection with "
+            f"that id (or set {MATON_KEY_ENV} to use {MATON_DEFAULT_CONN_ID})."
+        )
+    return config_from_connection(
+        conn.conn_type,
+        host=conn.host,
+        password=conn.password,
+        extra=conn.extra,
+        schema=conn.schema,
+        port=conn.port,
+        conn_id=conn_id,
+    )
+
 
 _SHARED = {"default_domain", "timeout", "max_requests_per_second", "max_attempts", "verify_tls"}
 KNOWN_EXTRAS = {

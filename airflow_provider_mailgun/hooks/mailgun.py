@@ -21,13 +21,12 @@ is set, that key is used with the default gateway, as Maton's own tools do.
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_mailgun.client import ClientConfig, MailgunClient, MailgunConfigError, MailgunError
-from airflow_provider_mailgun.hooks.connection_config import config_from_connection
+from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID, config_for
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.api.domains import Credentials, Domains, Tracking, Webhooks
@@ -39,9 +38,6 @@ if TYPE_CHECKING:
     from airflow_provider_mailgun.client.api.routes import Routes
     from airflow_provider_mailgun.client.api.suppressions import SuppressionTable
     from airflow_provider_mailgun.client.api.templates import Templates
-
-MATON_DEFAULT_CONN_ID = "maton_default"
-MATON_KEY_ENV = "MATON_API_KEY"
 
 
 class MailgunHook(BaseHook):
@@ -71,26 +67,10 @@ class MailgunHook(BaseHook):
         try:
             conn = self.get_connection(self.mailgun_conn_id)
         except AirflowNotFoundException:
-            env_key = os.environ.get(MATON_KEY_ENV)
-            if self.mailgun_conn_id == MATON_DEFAULT_CONN_ID and env_key:
-                mask_secret(env_key)
-                self.log.info("Connection %r not defined; using %s.", self.mailgun_conn_id, MATON_KEY_ENV)
-                return ClientConfig.for_maton(env_key)
-            raise MailgunConfigError(
-                f"Connection {self.mailgun_conn_id!r} is not defined. Create a 'maton' or 'mailgun' "
-                f"connection with that id (or set {MATON_KEY_ENV} to use maton_default)."
-            ) from None
-        if conn.password:
-            mask_secret(conn.password)
-        return config_from_connection(
-            conn.conn_type,
-            host=conn.host,
-            password=conn.password,
-            extra=conn.extra,
-            schema=conn.schema,
-            port=conn.port,
-            conn_id=self.mailgun_conn_id,
-        )
+            conn = None
+        config = config_for(self.mailgun_conn_id, conn)
+        mask_secret(config.api_key)
+        return config
 
     @cached_property
     def client(self) -> MailgunClient:

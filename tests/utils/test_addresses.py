@@ -1,0 +1,68 @@
+"""Address checks: the fast pre-check never accepts what email-validator rejects."""
+
+from __future__ import annotations
+
+import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_mailgun.utils.addresses import (
+    _PLAIN_ADDRESS,
+    InvalidAddressError,
+    check_addresses,
+    offenders_message,
+    parse_address,
+)
+
+_atom_chars = st.sampled_from("abcXYZ019!#$%&'*+/=?^_`{|}~-.")
+_label_chars = st.sampled_from("abcxyzABC019-")
+addresses = st.builds(
+    lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+    st.text(_atom_chars, min_size=1, max_size=70),
+    st.lists(st.text(_label_chars, min_size=1, max_size=64), min_size=1, max_size=3),
+    st.sampled_from(["org", "com", "test", "local", "io", "Example", "x", "c0m"]),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(addresses)
+def test_fast_path_agrees_with_email_validator(candidate: str) -> None:
+    try:
+        ours: str | None = parse_address(candidate).email
+    except InvalidAddressError:
+        ours = None
+    try:
+        theirs: str | None = validate_email(candidate, check_deliverability=False).normalized
+    except EmailNotValidError:
+        theirs = None
+    assert ours == theirs
+
+
+def test_regex_shape_sanity() -> None:
+    assert _PLAIN_ADDRESS.match("first.last+tag@mail.example.org")
+    assert not _PLAIN_ADDRESS.match("a..b@example.org")
+
+
+def test_display_names_duplicates_and_line_breaks() -> None:
+    checked = check_addresses(
+        ["Ann <ann@Example.org>", "ANN@example.ORG", "bob@example.org", "", "x@y", "Eve\n <eve@example.org>"]
+    )
+    assert [a.formatted() for a in checked.valid] == ["Ann <ann@example.org>", "bob@example.org"]
+    assert checked.duplicates == 1
+    assert [value for value, _ in checked.invalid] == ["", "x@y", "Eve\n <eve@example.org>"]
+
+
+def test_offenders_message_names_ten_and_counts() -> None:
+    offenders = [(f"bad{i}", "no @") for i in range(13)]
+    message = offenders_message("recipient", offenders)
+    assert message.startswith("13 invalid recipients: 'bad0' (no @)")
+    assert "'bad9'" in message
+    assert "'bad10'" not in message
+    assert message.endswith("and 3 more")
+
+
+@pytest.mark.parametrize("value", ["a@localhost", "a@b.invalid", "plainaddress", "a@@b.org"])
+def test_rejected(value: str) -> None:
+    with pytest.raises(InvalidAddressError):
+        parse_address(value)
