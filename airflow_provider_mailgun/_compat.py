@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook as BaseHook
+    from airflow.sdk.exceptions import AirflowException as AirflowException
+    from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
     from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
 else:
     try:
@@ -13,9 +15,16 @@ else:
     except ImportError:  # Airflow 3.0
         from airflow.hooks.base import BaseHook
     # airflow.exceptions re-exports the Task SDK's class on 3.1+, and defines it on 3.0.
-    from airflow.exceptions import AirflowNotFoundException
+    from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 
-__all__ = ["AirflowNotFoundException", "BaseHook", "mask_secret", "redact"]
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "BaseHook",
+    "mask_secret",
+    "redact",
+]
 
 
 def mask_secret(secret: str) -> None:

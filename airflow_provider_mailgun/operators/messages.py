@@ -1,0 +1,310 @@
+"""``MailgunSendMessageOperator``: one email, or a 100,000-recipient campaign, each recipient once.
+
+::
+
+    send = MailgunSendMessageOperator(
+        task_id="send_newsletter",
+        mailgun_conn_id="maton_default",
+        from_email="News <news@mg.example.com>",
+        to="{{ ti.xcom_pull('load_subscribers') }}",   # [{"address": ..., "name": ..., "variables": {...}}]
+        subject="Hello %recipient.first_name%",
+        template="newsletter", template_variables={"issue": "{{ ds }}"},
+        tags=["newsletter"],
+    )
+
+More than one recipient means batch sending: each recipient gets a personal copy (only their own
+address in To, ``%recipient.x%`` substituted), at most 1000 per request, sent ``max_concurrency``
+at a time within the connection's rate limit. A ledger that survives task retries makes sure a
+retried task never mails anyone twice; sends whose outcome is unknown are reconciled against
+Mailgun's events before anything is resent. The XCom result feeds ``MailgunDeliverySensor``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mailgun.operators.message_plan import SendPlan
+    from airflow_provider_mailgun.operators.send_execution import SendOutcome
+
+ON_INVALID = ("fail", "skip")
+
+
+class MailgunSendMessageOperator(BaseOperator):
+    """Send an email (or a batch campaign) through Mailgun.
+
+    :param to: a string (one address, or comma separated), a list of addresses, or a list of dicts
+        ``{"address", "name", "variables"}`` for personal fields (``%recipient.<name>%``); an XCom of
+        any of these.
+    :param mailgun_conn_id: a ``maton`` or ``mailgun`` connection.
+    :param domain: sending domain; default: the connection's ``default_domain``.
+    :param from_email: sender, ``"Name <address>"`` allowed (required unless the template has one).
+    :param cc: copies (only with a single ``to`` recipient, or ``batch=False``).
+    :param bcc: blind copies (same rule as ``cc``).
+    :param subject: subject line; ``%recipient.x%`` works in batch sends.
+    :param text: plain-text body.
+    :param html: HTML body (not with ``template``).
+    :param template: name of a stored Mailgun template.
+    :param template_version: its version tag (``t:version``).
+    :param template_variables: dict (or JSON) for the template (``t:variables``).
+    :param variables: custom data (``v:`` fields), shown in events as ``user-variables``.
+    :param recipient_variables: ``{address: {name: value}}`` merged into each recipient's variables.
+    :param tags: up to 10 tags (``o:tag``).
+    :param tracking: ``o:tracking``; ``tracking_clicks`` (True/False/"htmlonly") and
+        ``tracking_opens`` likewise.
+    :param delivery_time: datetime, pendulum or string (ISO 8601 or RFC 2822), at most 7 days ahead.
+    :param test_mode: ``o:testmode``: accepted but not delivered.
+    :param require_tls: ``o:require-tls``.
+    :param headers: extra MIME headers (``h:``), e.g. ``{"List-Unsubscribe": "<...>"}``.
+    :param reply_to: the Reply-To header.
+    :param attachments: file paths, or ``(filename, bytes)`` pairs.
+    :param inline: inline images, same forms (reference them as ``cid:<filename>``).
+    :param mime_message: path of a ready MIME message, sent through ``messages.mime``.
+    :param options: any other ``o:``/``h:``/``v:``/``t:`` field.
+    :param batch: ``None`` (default) sends personal copies when there is more than one recipient;
+        ``False`` sends one message seen by all (at most 1000 recipients).
+    :param batch_size: recipients per request (at most 1000).
+    :param max_concurrency: requests in flight at once (default 4).
+    :param on_invalid: ``"fail"`` (default): any invalid address fails the task before sending;
+        ``"skip"``: drop them and report them in the result.
+    :param on_ambiguous: what to do with a batch whose send got no clear answer and that Mailgun's
+        events do not show as accepted: ``"reconcile"`` (default: look, then resend if absent),
+        ``"skip"``, ``"resend"`` (without looking) or ``"fail"``.
+    :param reconcile_timeout: seconds to wait for an ``accepted`` event to be indexed.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "cc",
+        "bcc",
+        "domain",
+        "from_email",
+        "subject",
+        "text",
+        "html",
+        "template",
+        "template_version",
+        "template_variables",
+        "variables",
+        "recipient_variables",
+        "tags",
+        "delivery_time",
+        "headers",
+        "reply_to",
+        "attachments",
+        "inline",
+        "mime_message",
+        "options",
+    )
+    template_fields_renderers = {
+        "html": "html",
+        "text": "txt",
+        "template_variables": "json",
+        "variables": "json",
+        "recipient_variables": "json",
+        "headers": "json",
+        "options": "json",
+    }
+    # Deliberately empty: with ".html" here, any templated string ending in ".html" would be read
+    # as a template file instead of being sent.
+    template_ext: Sequence[str] = ()
+    ui_color = "#f06b66"
+
+    def __init__(
+        self,
+        *,
+        to: Any,
+        mailgun_conn_id: str = "maton_default",
+        domain: str | None = None,
+        from_email: str | None = None,
+        cc: Any = None,
+        bcc: Any = None,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        template: str | None = None,
+        template_version: str | None = None,
+        template_variables: Any = None,
+        variables: Any = None,
+        recipient_variables: Any = None,
+        tags: Any = None,
+        tracking: bool | None = None,
+        tracking_clicks: bool | str | None = None,
+        tracking_opens: bool | None = None,
+        delivery_time: Any = None,
+        test_mode: bool = False,
+        require_tls: bool | None = None,
+        headers: Any = None,
+        reply_to: str | None = None,
+        attachments: Any = None,
+        inline: Any = None,
+        mime_message: str | None = None,
+        options: Any = None,
+        batch: bool | None = None,
+        batch_size: int = 1000,
+        max_concurrency: int = 4,
+        on_invalid: str = "fail",
+        on_ambiguous: str = "reconcile",
+        reconcile_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from airflow_provider_mailgun.operators.send_execution import ON_AMBIGUOUS
+
+        if on_invalid not in ON_INVALID:
+            raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}.")
+        if on_ambiguous not in ON_AMBIGUOUS:
+            raise ValueError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {on_ambiguous!r}.")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}.")
+        self.to = to
+        self.mailgun_conn_id = mailgun_conn_id
+        self.domain = domain
+        self.from_email = from_email
+        self.cc = cc
+        self.bcc = bcc
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.template = template
+        self.template_version = template_version
+        self.template_variables = template_variables
+        self.variables = variables
+        self.recipient_variables = recipient_variables
+        self.tags = tags
+        self.tracking = tracking
+        self.tracking_clicks = tracking_clicks
+        self.tracking_opens = tracking_opens
+        self.delivery_time = delivery_time
+        self.test_mode = test_mode
+        self.require_tls = require_tls
+        self.headers = headers
+        self.reply_to = reply_to
+        self.attachments = attachments
+        self.inline = inline
+        self.mime_message = mime_message
+        self.options = options
+        self.batch = batch
+        self.batch_size = batch_size
+        self.max_concurrency = max_concurrency
+        self.on_invalid = on_invalid
+        self.on_ambiguous = on_ambiguous
+        self.reconcile_timeout = reconcile_timeout
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mailgun._compat import AirflowFailException
+        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+        from airflow_provider_mailgun.operators.message_plan import SendInputError, build_plan
+        from airflow_provider_mailgun.operators.send_execution import PlanSender
+        from airflow_provider_mailgun.operators.send_ledger import SendLedger, ledger_scope
+
+        started = time.time()
+        try:
+            plan = build_plan(self._spec(), ledger_scope(context))
+        except SendInputError as err:
+            # Bad input does not get better on retry: fail at once.
+            raise AirflowFailException(str(err)) from None
+        if plan.skipped_invalid:
+            self.log.warning(
+                "Skipping %d invalid recipient(s) (on_invalid='skip').", len(plan.skipped_invalid)
+            )
+        hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
+        domain = hook.domain(self.domain)
+        self.log.info(
+            "Sending to %d recipient(s) on %s in %d batch(es), %d at a time.",
+            plan.recipients,
+            domain,
+            len(plan.batches),
+            self.max_concurrency,
+        )
+        ledger = SendLedger.for_context(context, plan.fingerprint)
+        sender = PlanSender(
+            hook,
+            domain,
+            plan,
+            ledger,
+            max_concurrency=self.max_concurrency,
+            on_ambiguous=self.on_ambiguous,
+            reconcile_timeout=self.reconcile_timeout,
+            log=self.log,
+        )
+        try:
+            outcome = sender.run()
+        finally:
+            self._log_transport(hook)
+            hook.close()
+        ledger.discard()
+        result = _result(plan, outcome, domain, started)
+        self.log.info(
+            "Sent %d message(s) to %d recipient(s); %d reconciled, %d invalid skipped.",
+            len(result["message_ids"]),
+            result["recipients"],
+            outcome.reconciled,
+            len(plan.skipped_invalid),
+        )
+        return result
+
+    def _spec(self) -> Any:
+        from airflow_provider_mailgun.operators.message_plan import SendSpec
+
+        return SendSpec(
+            to=self.to,
+            from_email=self.from_email,
+            cc=self.cc,
+            bcc=self.bcc,
+            subject=self.subject,
+            text=self.text,
+            html=self.html,
+            template=self.template,
+            template_version=self.template_version,
+            template_variables=self.template_variables,
+            variables=self.variables,
+            recipient_variables=self.recipient_variables,
+            tags=self.tags,
+            tracking=self.tracking,
+            tracking_clicks=self.tracking_clicks,
+            tracking_opens=self.tracking_opens,
+            delivery_time=self.delivery_time,
+            test_mode=self.test_mode,
+            require_tls=self.require_tls,
+            headers=self.headers,
+            reply_to=self.reply_to,
+            attachments=self.attachments,
+            inline=self.inline,
+            mime_message=self.mime_message,
+            options=self.options,
+            batch=self.batch,
+            batch_size=self.batch_size,
+            on_invalid=self.on_invalid,
+        )
+
+    def _log_transport(self, hook: Any) -> None:
+        if "client" in hook.__dict__:
+            stats = hook.client.transport.stats.snapshot()
+            if stats.get("retries"):
+                self.log.info("Transport: %s", stats)
+
+
+def _result(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
+    from airflow_provider_mailgun.operators.message_plan import shown_skipped
+
+    order = sorted(outcome.message_ids)
+    ids = [outcome.message_ids[index] for index in order]
+    return {
+        "message_ids": ids,
+        "batches": len(plan.batches),
+        "recipients": plan.recipients,
+        "recipients_per_message": {outcome.message_ids[i]: outcome.counts[i] for i in order},
+        "skipped_invalid": shown_skipped(plan.skipped_invalid),
+        "skipped_invalid_count": len(plan.skipped_invalid),
+        "skipped_ambiguous_batches": sorted(outcome.skipped_ambiguous),
+        "reconciled": outcome.reconciled,
+        "domain": domain,
+        "started_at": started,
+    }

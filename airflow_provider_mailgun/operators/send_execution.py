@@ -1,0 +1,249 @@
+"""Carrying out a send plan: batches in parallel, the ledger kept, ambiguous sends reconciled.
+
+The rules, in order, for each batch of the plan:
+
+1. the ledger says ``accepted`` (an earlier try): skip it;
+2. the ledger says ``in_flight`` or ``ambiguous`` (an earlier try sent it, or may have, and got no
+   clear answer): look for Mailgun's ``accepted`` event carrying the batch key (``v:airflow-batch``)
+   from the recorded send time; found means accepted; not found means, by ``on_ambiguous``:
+   ``reconcile`` resend, ``resend`` resend, ``skip`` leave it, ``fail`` stop;
+3. otherwise send it (marked ``in_flight`` first, then ``accepted``, or ``ambiguous`` when the
+   client raises :class:`AmbiguousSendError`).
+
+Batches that became ambiguous in this try are reconciled at the end of it; whatever is still
+unsettled fails the try, and the next try starts at rule 2.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mailgun.operators.message_plan import BATCH_KEY_VARIABLE, Batch, SendPlan
+from airflow_provider_mailgun.operators.send_ledger import (
+    ACCEPTED,
+    AMBIGUOUS,
+    IN_FLIGHT,
+    SKIPPED,
+    UNSETTLED,
+    SendLedger,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+ON_AMBIGUOUS = ("reconcile", "skip", "resend", "fail")
+# Look for the accepted event from a little before the recorded send time: clocks differ.
+RECONCILE_MARGIN_SECONDS = 300.0
+
+
+class UnsettledSendError(RuntimeError):
+    """Some batches may or may not have been accepted; they were not resent."""
+
+
+@dataclass
+class SendOutcome:
+    message_ids: dict[int, str] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+    reconciled: int = 0
+    resent: int = 0
+    skipped_ambiguous: list[int] = field(default_factory=list)
+    unsettled: list[int] = field(default_factory=list)
+
+
+class PlanSender:
+    """Sends one plan through one hook; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        hook: MailgunHook,
+        domain: str,
+        plan: SendPlan,
+        ledger: SendLedger,
+        *,
+        max_concurrency: int,
+        on_ambiguous: str,
+        reconcile_timeout: float,
+        log: Any,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.hook = hook
+        self.domain = domain
+        self.plan = plan
+        self.ledger = ledger
+        self.max_concurrency = max_concurrency
+        self.on_ambiguous = on_ambiguous
+        self.reconcile_timeout = reconcile_timeout
+        self.log = log
+        self.clock = clock
+        self.outcome = SendOutcome()
+        self._sent_at: dict[int, float] = {}
+        self._stop = False
+
+    def run(self) -> SendOutcome:
+        records = self.ledger.load(self.plan.batches)
+        to_send = []
+        for batch in self.plan.batches:
+            record = records.get(batch.index)
+            state = record.get("s") if record else None
+            if state == ACCEPTED:
+                self._accepted(batch, str(record["id"]))  # type: ignore[index]
+            elif state == SKIPPED:
+                self.outcome.skipped_ambiguous.append(batch.index)
+            elif state in UNSETTLED:
+                if self._settle_earlier(batch, float(record.get("t", 0.0))):  # type: ignore[union-attr]
+                    to_send.append(batch)
+            else:
+                to_send.append(batch)
+        skipped = len(self.plan.batches) - len(to_send)
+        if skipped:
+            self.log.info(
+                "%d of %d batch(es) were settled by an earlier try.", skipped, len(self.plan.batches)
+            )
+        self._send_all(to_send)
+        self._settle_this_try()
+        return self.outcome
+
+    def _settle_earlier(self, batch: Batch, sent_at: float) -> bool:
+        """Reconcile a batch an earlier try left unsettled; True when it must be sent (again)."""
+        if self.on_ambiguous == "fail":
+            raise UnsettledSendError(
+                f"Batch {batch.index} may have been sent by an earlier try (on_ambiguous='fail'); "
+                "nothing was resent."
+            )
+        message_id = self._find_accepted(batch, sent_at)
+        if message_id:
+            self.log.info(
+                "Batch %d: an earlier try's send was accepted (%s); not resending.", batch.index, message_id
+            )
+            self.outcome.reconciled += 1
+            self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at)
+            self._accepted(batch, message_id)
+            return False
+        if self.on_ambiguous == "skip":
+            self.log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index)
+            self.ledger.mark(batch, SKIPPED, t=sent_at)
+            self.outcome.skipped_ambiguous.append(batch.index)
+            return False
+        self.log.warning(
+            "Batch %d: no accepted event found for the earlier send; sending it again.", batch.index
+        )
+        self.outcome.resent += 1
+        return True
+
+    def _send_all(self, batches: list[Batch]) -> None:
+        from airflow_provider_mailgun.utils.concurrency import run_parallel
+
+        total = len(self.plan.batches)
+        step = max(1, total // 20)
+        failure: BaseException | None = None
+        for batch, result in run_parallel(self._send_one, batches, max_workers=self.max_concurrency):
+            if isinstance(result, BaseException):
+                failure = failure or result
+                continue
+            if result is None:
+                continue
+            if batch.index % step == 0 or total <= 20:
+                self.log.info(
+                    "Batch %d/%d accepted: %d recipient(s), id %s",
+                    batch.index + 1,
+                    total,
+                    len(batch.recipients),
+                    result,
+                )
+        if failure is not None:
+            raise failure
+
+    def _send_one(self, batch: Batch) -> str | None:
+        from airflow_provider_mailgun.client.errors import AmbiguousSendError
+
+        if self._stop:
+            return None  # an earlier batch was rejected: do not start more
+        sent_at = self._sent_at[batch.index] = self.clock()
+        self.ledger.mark(batch, IN_FLIGHT, t=sent_at)
+        try:
+            result = self._request(batch)
+        except AmbiguousSendError as err:
+            self.log.warning("Batch %d: %s", batch.index, err)
+            self.ledger.mark(batch, AMBIGUOUS, t=sent_at)
+            self.outcome.unsettled.append(batch.index)
+            return None
+        except BaseException:
+            # Provably not accepted (the client only raises this way for rejected requests).
+            self._stop = True
+            self.ledger.mark(batch, "failed", t=sent_at)
+            raise
+        self.ledger.mark(batch, ACCEPTED, id=result, t=sent_at)
+        self._accepted(batch, result)
+        return result
+
+    def _request(self, batch: Batch) -> str:
+        fields = batch.fields()
+        if self.plan.mime is not None:
+            options = [(k, v) for k, v in fields if k not in ("to", "from")]
+            to = [r.address.email for r in batch.recipients]
+            return self.hook.messages.send_mime(self.domain, to, self.plan.mime, options).message_id
+        return self.hook.messages.send(self.domain, fields, self.plan.files).message_id
+
+    def _settle_this_try(self) -> None:
+        still: list[int] = []
+        by_index = {batch.index: batch for batch in self.plan.batches}
+        for index in sorted(self.outcome.unsettled):
+            batch = by_index[index]
+            message_id = self._find_accepted(batch, self._sent_at[index])
+            if message_id:
+                self.log.info("Batch %d: the ambiguous send was accepted (%s).", index, message_id)
+                self.outcome.reconciled += 1
+                self.ledger.mark(batch, ACCEPTED, id=message_id, t=self.clock())
+                self._accepted(batch, message_id)
+            else:
+                still.append(index)
+        self.outcome.unsettled = still
+        if still:
+            raise UnsettledSendError(
+                f"{len(still)} batch(es) ({', '.join(map(str, still[:10]))}) may or may not have been "
+                "accepted and were not resent; the next try reconciles them against Mailgun's events."
+            )
+
+    def _find_accepted(self, batch: Batch, sent_at: float) -> str | None:
+        """The message id of an ``accepted`` event carrying this batch's key, waiting for indexing."""
+        if self.on_ambiguous == "resend":
+            return None
+        from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+        retrying = Retrying(
+            stop=stop_after_delay(self.reconcile_timeout),
+            wait=wait_fixed(min(5.0, max(self.reconcile_timeout / 4, 0.05))),
+            retry=retry_if_result(lambda found: found is None),
+            retry_error_callback=lambda state: None,
+        )
+        found: str | None = retrying(self._lookup_accepted, batch, sent_at)
+        return found
+
+    def _lookup_accepted(self, batch: Batch, sent_at: float) -> str | None:
+        events = self.hook.events.iter(
+            self.domain,
+            event="accepted",
+            recipient=batch.first_recipient,
+            begin=sent_at - RECONCILE_MARGIN_SECONDS,
+            ascending=True,
+        )
+        for event in events:
+            variables: dict[str, Any] = event.get("user-variables") or {}
+            if variables.get(BATCH_KEY_VARIABLE) == batch.key:
+                from airflow_provider_mailgun.client.urls import strip_message_id
+
+                return strip_message_id(
+                    str(event.get("message", {}).get("headers", {}).get("message-id", ""))
+                )
+        return None
+
+    def _accepted(self, batch: Batch, message_id: str) -> None:
+        self.outcome.message_ids[batch.index] = message_id
+        self.outcome.counts[batch.index] = len(batch.recipients) + _copies(batch)
+
+
+def _copies(batch: Batch) -> int:
+    return sum(1 for name, _ in batch.common if name in ("cc", "bcc"))

@@ -1,0 +1,168 @@
+"""The send plan (pure): batching properties, every input check, and the retry ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_mailgun.operators.message_plan import SendInputError, SendSpec, build_plan
+from airflow_provider_mailgun.operators.send_ledger import (
+    ACCEPTED,
+    LedgerConflictError,
+    MemoryStore,
+    SendLedger,
+)
+
+SCOPE = "dag__run__task__-1"
+BASE = {"from_email": "a@mg.example.com", "subject": "s", "text": "t"}
+
+
+def _spec(**fields: Any) -> SendSpec:
+    return SendSpec(**{**BASE, **fields})
+
+
+addresses = st.lists(
+    st.from_regex(r"[a-z]{1,8}[0-9]{0,3}@(example|mail)\.(org|com)", fullmatch=True),
+    min_size=1,
+    max_size=2500,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(addresses, st.integers(min_value=1, max_value=1000))
+def test_batches_partition_the_unique_recipients(to: list[str], batch_size: int) -> None:
+    plan = build_plan(_spec(to=to, batch_size=batch_size, batch=True), SCOPE)
+    sent = [r.address.key for batch in plan.batches for r in batch.recipients]
+    assert sorted(sent) == sorted({a.lower() for a in to})
+    assert all(1 <= len(batch.recipients) <= batch_size for batch in plan.batches)
+    assert len({batch.key for batch in plan.batches}) == len(plan.batches)
+
+
+@settings(max_examples=30, deadline=None)
+@given(addresses, st.randoms())
+def test_batch_keys_do_not_depend_on_input_order(to: list[str], rng: Any) -> None:
+    shuffled = list(to)
+    rng.shuffle(shuffled)
+    first = build_plan(_spec(to=to, batch=True, batch_size=100), SCOPE)
+    second = build_plan(_spec(to=shuffled, batch=True, batch_size=100), SCOPE)
+    assert [b.key for b in first.batches] == [b.key for b in second.batches]
+    assert first.fingerprint == second.fingerprint
+    assert first.fingerprint != build_plan(_spec(to=to, batch=True, batch_size=100), "other").fingerprint
+
+
+def test_batch_fields_fill_every_variable_for_every_recipient() -> None:
+    plan = build_plan(
+        _spec(
+            to=[{"address": "a@x.org", "variables": {"first": "A"}}, {"address": "b@x.org", "name": "Bee"}]
+        ),
+        SCOPE,
+    )
+    fields = plan.batches[0].fields()
+    table = json.loads(dict(fields)["recipient-variables"])
+    assert table == {"a@x.org": {"first": "A"}, "b@x.org": {"first": ""}}
+    assert [v for k, v in fields if k == "to"] == ["a@x.org", "Bee <b@x.org>"]
+    assert dict(fields)["v:airflow-batch"] == plan.batches[0].key
+
+
+def test_single_plain_recipient_is_not_a_batch_send() -> None:
+    (batch,) = build_plan(_spec(to="a@x.org", cc="c@x.org"), SCOPE).batches
+    assert "recipient-variables" not in dict(batch.fields())
+    assert ("cc", "c@x.org") in batch.fields()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"to": ["ok@x.org", "nope", "a@@b.org"]}, "2 invalid recipients: 'nope'"),
+        ({"to": ""}, "no valid recipient"),
+        ({"to": "a@x.org", "cc": "bad"}, "invalid recipient: 'cc: bad'"),
+        ({"to": "a@x.org", "from_email": None}, "from_email is required"),
+        ({"to": "a@x.org", "from_email": "nobody"}, "from_email 'nobody' is invalid"),
+        ({"to": "a@x.org", "html": "<p>", "template": "t"}, "html and template cannot be combined"),
+        ({"to": "a@x.org", "text": None}, "give text, html or a template"),
+        ({"to": "a@x.org", "subject": None}, "subject is required"),
+        ({"to": "a@x.org", "tags": [f"t{i}" for i in range(11)]}, "11 tags given"),
+        ({"to": "a@x.org", "tags": ["ok", "naïve"]}, "must be non-empty ASCII"),
+        ({"to": "a@x.org", "template_version": "v2"}, "need a template"),
+        ({"to": "a@x.org", "delivery_time": "next tuesday"}, "is not a datetime"),
+        (
+            {"to": "a@x.org", "delivery_time": datetime.now(timezone.utc) + timedelta(days=9)},
+            "more than 7 days",
+        ),
+        ({"to": "a@x.org", "variables": "{not json"}, "variables is not valid JSON"),
+        ({"to": "a@x.org", "recipient_variables": "[1, 2]"}, "must be a JSON object"),
+        ({"to": "a@x.org", "headers": {"Ünicode": "x"}}, "must be non-empty ASCII"),
+        ({"to": "a@x.org", "options": {"tracking": "yes"}}, "must start with o:, h:, v: or t:"),
+        ({"to": "a@x.org", "variables": {"big": "x" * 17000}}, "over Mailgun's 16 KB limit"),
+        ({"to": "a@x.org", "attachments": ["/nonexistent/file.pdf"]}, "does not exist"),
+        ({"to": ["a@x.org", "b@x.org"], "cc": "c@x.org"}, "cc/bcc cannot be combined with a batch send"),
+        (
+            {"to": [f"u{i}@x.org" for i in range(1001)], "batch": False},
+            "1001 recipients in a single non-batch",
+        ),
+        ({"to": "a@x.org", "batch_size": 1001}, "batch_size must be 1..1000"),
+        ({"to": "a@x.org", "mime_message": "/nonexistent.eml", "text": None}, "mime_message file"),
+        ({"to": "a@x.org", "variables": {"airflow-batch": "x"}}, "is reserved"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(SendInputError, match="Nothing was sent") as caught:
+        build_plan(_spec(**fields), SCOPE)
+    assert message in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SendInputError) as caught:
+        build_plan(_spec(to="nope", html="<p>", template="t", tags=["x"] * 11), SCOPE)
+    text = str(caught.value)
+    assert "invalid recipient" in text
+    assert "html and template" in text
+    assert "11 tags" in text
+
+
+def test_offenders_are_named_ten_and_counted() -> None:
+    with pytest.raises(SendInputError) as caught:
+        build_plan(_spec(to=[f"bad{i}" for i in range(25)] + ["ok@x.org"]), SCOPE)
+    assert "25 invalid recipients" in str(caught.value)
+    assert "'bad9'" in str(caught.value)
+    assert "'bad10'" not in str(caught.value)
+    assert "and 15 more" in str(caught.value)
+
+
+def test_oversize_attachment_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        handle.truncate(26 * 1024 * 1024)
+    with pytest.raises(SendInputError, match="over Mailgun's 25 MB"):
+        build_plan(_spec(to="a@x.org", attachments=[str(big)]), SCOPE)
+
+
+def test_attachment_pairs_and_paths_are_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("a\n")
+    plan = build_plan(_spec(to="a@x.org", attachments=[str(path), ("notes.txt", b"hi")]), SCOPE)
+    assert [(kind, part[0], part[2]) for kind, part in plan.files] == [
+        ("attachment", "r.csv", "text/csv"),
+        ("attachment", "notes.txt", "text/plain"),
+    ]
+
+
+def test_ledger_round_trip_and_conflict() -> None:
+    store = MemoryStore()
+    plan = build_plan(_spec(to=[f"u{i}@x.org" for i in range(300)], batch_size=100), SCOPE)
+    ledger = SendLedger(store, plan.fingerprint)
+    assert ledger.load(plan.batches) == {}
+    ledger.mark(plan.batches[1], ACCEPTED, id="m1", t=1.0)
+    again = SendLedger(store, plan.fingerprint).load(plan.batches)
+    assert again == {1: {"k": plan.batches[1].key, "s": ACCEPTED, "n": 100, "id": "m1", "t": 1.0}}
+    changed = build_plan(_spec(to=[f"v{i}@x.org" for i in range(300)], batch_size=100), SCOPE)
+    with pytest.raises(LedgerConflictError, match="differ from an earlier try"):
+        SendLedger(store, changed.fingerprint).load(changed.batches)
+    ledger.discard()
+    assert store.data == {}
