@@ -80,6 +80,7 @@ class MailgunSendMessageOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "mailgun_conn_id",
         "to",
         "cc",
         "bcc",
