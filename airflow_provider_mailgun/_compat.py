@@ -14,8 +14,10 @@ else:
         from airflow.sdk import BaseHook
     except ImportError:  # Airflow 3.0
         from airflow.hooks.base import BaseHook
-    # airflow.exceptions re-exports the Task SDK's class on 3.1+, and defines it on 3.0.
-    from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
+    try:
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
+    except ImportError:  # Airflow 3.0 defines them in airflow.exceptions
+        from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 
 __all__ = [
     "AirflowException",

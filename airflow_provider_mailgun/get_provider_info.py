@@ -103,4 +103,13 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "hooks": [{"integration-name": "Mailgun", "python-modules": [f"{package}.hooks.mailgun"]}],
+        "operators": [
+            {
+                "integration-name": "Mailgun",
+                "python-modules": [
+                    f"{package}.operators.messages",
+                    f"{package}.operators.suppressions",
+                ],
+            }
+        ],
     }
