@@ -109,6 +109,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     f"{package}.operators.messages",
                     f"{package}.operators.suppressions",
+                    f"{package}.operators.lists",
                 ],
             }
         ],

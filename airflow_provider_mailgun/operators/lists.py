@@ -1,0 +1,390 @@
+"""Make a Mailgun mailing list match a data source, writing only what changed.
+
+A nightly mirror of a CSV export, where people who opted out stay opted out::
+
+    MailgunSyncListMembersOperator(
+        task_id="sync_newsletter",
+        mailgun_conn_id="mailgun_default",
+        list_address="news@mg.example.com",
+        members="/data/exports/newsletter_{{ ds_nodash }}.csv",   # address,name,<var columns>
+        mode="mirror",                 # also remove members absent from the source
+        removal="unsubscribe",         # ... by unsubscribing them rather than deleting
+        max_removal_fraction=0.2,      # fail, writing nothing, if more would go
+    )
+
+``members`` is a list of addresses or ``{"address", "name", "vars", "subscribed"}`` objects, another
+task's XCom of one, or a path to a CSV or JSON Lines file (see
+:mod:`airflow_provider_mailgun.operators.list_sources` for the formats). The sync reads the list
+(100 members a page), diffs it against the source
+(:mod:`airflow_provider_mailgun.operators.list_sync_plan`), then writes adds and updates through
+``members.json`` with upsert (1000 a call) and removals as one delete each, in parallel within the
+connection's rate limit. Fields a source row leaves out keep their current values; when an address
+appears twice, the later row wins for the fields it carries.
+
+Safety: a member who unsubscribed stays unsubscribed unless ``resubscribe=True``. A mirror that
+would remove more than ``max_removal_fraction`` of the list, an empty source (unless
+``allow_empty_source``) and invalid rows (unless ``on_invalid="skip"``) fail the task before any
+write, saying what would have happened (``AirflowFailException``: retrying would not help). With
+``verify=True``, once something was written the list is read back and compared; uploads of more
+than 100 members are applied by Mailgun in the background, so the check waits for them up to
+``verify_timeout`` seconds (a member who unsubscribes during the sync also shows up as a
+difference). Every write is an upsert or a delete, so a failed write or check is repaired by the
+task's next try.
+
+XCom result: ``{"added", "updated", "removed", "unchanged", "invalid", "dry_run"}``; ``dry_run=True``
+computes the same counts and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_mailgun.operators.list_sync_plan import MODES, REMOVALS, Mode, Removal
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+    from airflow_provider_mailgun.operators.list_sources import SourceRead
+    from airflow_provider_mailgun.operators.list_sync_plan import Differences, MemberState, SyncPlan
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "maton_default"  # the hook's default connection
+ACCESS_LEVELS = ("readonly", "members", "everyone")
+ON_INVALID = ("fail", "skip")
+MEMBERS_PAGE = 100  # the API's maximum
+BACKGROUND_UPLOAD_ABOVE = 100  # Mailgun applies larger members.json uploads in the background
+SHOWN_FAILURES = 3
+
+
+class MailgunSyncListMembersOperator(BaseOperator):
+    """Add, update and (in ``mirror`` mode) remove list members so the list matches ``members``.
+
+    :param list_address: the mailing list, e.g. ``news@mg.example.com``.
+    :param members: addresses or member objects, an XCom of them, or a ``.csv``/``.jsonl`` path.
+    :param mailgun_conn_id: Airflow connection (``maton`` or ``mailgun`` type).
+    :param mode: ``upsert`` (add and update only) or ``mirror`` (also remove absent members).
+    :param removal: how ``mirror`` removes: ``delete`` or ``unsubscribe``.
+    :param max_removal_fraction: fail before writing when a mirror would remove more than this share
+        of the list (0 to 1; 1 turns the guard off).
+    :param allow_empty_source: allow a source without valid members (otherwise the task fails).
+    :param resubscribe: let the source subscribe members who unsubscribed.
+    :param on_invalid: ``fail`` (default) on invalid rows, naming the first ten, or ``skip`` them.
+    :param dry_run: compute the counts and write nothing.
+    :param verify: after writing anything, read the list back and fail if it does not match.
+    :param verify_timeout: seconds to wait for Mailgun's background uploads during the check.
+    :param create_list: create the list when it does not exist (else the task fails).
+    :param list_name: name of a list created by ``create_list``.
+    :param list_description: description of a list created by ``create_list``.
+    :param list_access_level: ``readonly`` (default), ``members`` or ``everyone``, for a new list.
+    :param max_parallel_requests: writes in flight at once (the connection's rate limit still applies).
+    """
+
+    template_fields: Sequence[str] = ("list_address", "members", "list_name", "list_description")
+    # No template_ext on purpose: a members path ending in .csv must be read as data, not as a template.
+    ui_color = "#f06b66"
+
+    def __init__(
+        self,
+        *,
+        list_address: str,
+        members: Any,
+        mailgun_conn_id: str = DEFAULT_CONN_ID,
+        mode: Mode = "upsert",
+        removal: Removal = "delete",
+        max_removal_fraction: float = 0.2,
+        allow_empty_source: bool = False,
+        resubscribe: bool = False,
+        on_invalid: str = "fail",
+        dry_run: bool = False,
+        verify: bool = True,
+        verify_timeout: float = 300.0,
+        create_list: bool = False,
+        list_name: str | None = None,
+        list_description: str | None = None,
+        list_access_level: str = "readonly",
+        max_parallel_requests: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_choice("mode", mode, MODES)
+        _check_choice("removal", removal, REMOVALS)
+        _check_choice("on_invalid", on_invalid, ON_INVALID)
+        _check_choice("list_access_level", list_access_level, ACCESS_LEVELS)
+        if not 0 <= max_removal_fraction <= 1:
+            raise ValueError(f"max_removal_fraction must be between 0 and 1, got {max_removal_fraction!r}.")
+        if verify_timeout < 0:
+            raise ValueError(f"verify_timeout must not be negative, got {verify_timeout!r}.")
+        if max_parallel_requests < 1:
+            raise ValueError(f"max_parallel_requests must be at least 1, got {max_parallel_requests!r}.")
+        self.list_address = list_address
+        self.members = members
+        self.mailgun_conn_id = mailgun_conn_id
+        self.mode: Mode = mode
+        self.removal: Removal = removal
+        self.max_removal_fraction = max_removal_fraction
+        self.allow_empty_source = allow_empty_source
+        self.resubscribe = resubscribe
+        self.on_invalid = on_invalid
+        # Stored under another name: BaseOperator.dry_run() is a method.
+        self.is_dry_run = dry_run
+        self.verify = verify
+        self.verify_timeout = verify_timeout
+        self.create_list = create_list
+        self.list_name = list_name
+        self.list_description = list_description
+        self.list_access_level = list_access_level
+        self.max_parallel_requests = max_parallel_requests
+        self.transport_stats: dict[str, int] = {}
+
+    def render_template(
+        self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
+    ) -> Any:
+        # A member list given as data is not a template: compiling each of 100,000 strings with
+        # Jinja would be slow, and a name containing "{{" would be mangled. Paths and XComs render.
+        if content is self.members and isinstance(content, list | tuple):
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+        hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
+        try:
+            return self._sync(hook)
+        finally:
+            if "client" in hook.__dict__:
+                self.transport_stats = hook.client.transport.stats.snapshot()
+                log.info("Requests: %s", _format_stats(self.transport_stats))
+            hook.close()
+
+    def _sync(self, hook: MailgunHook) -> dict[str, Any]:
+        from airflow_provider_mailgun.operators.list_sync_plan import apply_plan
+
+        list_address = self._checked_list_address()
+        source = self._read_source()
+        exists = self._list_exists(hook, list_address)
+        started = time.monotonic()
+        current = dict(self._read_members(hook, list_address)) if exists else {}
+        log.info("Read %s current members in %.1f s.", f"{len(current):,}", time.monotonic() - started)
+        plan = self._plan(current, source, list_address)
+        result: dict[str, Any] = {**plan.counts(), "invalid": len(source.invalid), "dry_run": self.is_dry_run}
+        if self.is_dry_run:
+            if not exists:
+                log.info("Dry run: list %s does not exist and would be created.", list_address)
+            return result
+
+        source_count = len(source.members)
+        del source  # the plan keeps what it needs: free the source before the read-back
+        expected = apply_plan(current, plan) if self.verify else {}
+        del current
+        if not exists:
+            self._create_list(hook, list_address)
+        background = self._write(hook, list_address, plan)
+        if self.verify and plan.changes:
+            self._verify(hook, list_address, expected, background, source_count)
+        return result
+
+    def _read_source(self) -> SourceRead:
+        from airflow_provider_mailgun.operators.list_sources import ListSourceError, read_source
+        from airflow_provider_mailgun.utils.addresses import offenders_message
+
+        try:
+            source = read_source(self.members)
+        except ListSourceError as err:
+            raise _fail(str(err)) from None
+        log.info(
+            "Source: %s rows, %s distinct valid members, %s invalid, %s duplicates merged.",
+            f"{source.rows:,}",
+            f"{len(source.members):,}",
+            f"{len(source.invalid):,}",
+            f"{source.duplicates:,}",
+        )
+        if source.invalid:
+            message = offenders_message("member", source.invalid)
+            if self.on_invalid == "fail":
+                raise _fail(f"{message}. Nothing was written; fix the source or set on_invalid='skip'.")
+            log.warning("Skipping %s", message)
+        return source
+
+    def _plan(self, current: dict[str, MemberState], source: SourceRead, list_address: str) -> SyncPlan:
+        from airflow_provider_mailgun.operators.list_sync_plan import (
+            ListSyncGuardError,
+            check_guards,
+            plan_sync,
+        )
+
+        plan = plan_sync(
+            current, source.members, mode=self.mode, removal=self.removal, resubscribe=self.resubscribe
+        )
+        try:
+            check_guards(
+                plan,
+                current_size=len(current),
+                source_size=len(source.members),
+                mode=self.mode,
+                list_address=list_address,
+                max_removal_fraction=self.max_removal_fraction,
+                allow_empty_source=self.allow_empty_source,
+                source_note=f"{source.rows:,} rows read, {len(source.invalid):,} invalid",
+            )
+        except ListSyncGuardError as err:
+            raise _fail(str(err)) from None
+        counts = plan.counts()
+        log.info(
+            "Plan: %s add %s, update %s, %s %s; %s unchanged.",
+            "would" if self.is_dry_run else "will",
+            f"{counts['added']:,}",
+            f"{counts['updated']:,}",
+            self.removal,
+            f"{counts['removed']:,}",
+            f"{counts['unchanged']:,}",
+        )
+        return plan
+
+    def _checked_list_address(self) -> str:
+        from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
+
+        try:
+            return parse_address(str(self.list_address or "")).email
+        except InvalidAddressError as err:
+            raise _fail(f"list_address {self.list_address!r} is not valid: {err}.") from None
+
+    def _list_exists(self, hook: MailgunHook, list_address: str) -> bool:
+        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
+
+        try:
+            found = hook.lists.get(list_address)
+        except MailgunNotFoundError:
+            if self.create_list:
+                return False
+            raise _fail(
+                f"Mailing list {list_address} not found; create it first or set create_list=True."
+            ) from None
+        count = found.get("members_count")
+        log.info("List %s has %s members.", list_address, f"{count:,}" if isinstance(count, int) else "?")
+        return True
+
+    def _create_list(self, hook: MailgunHook, list_address: str) -> None:
+        hook.lists.create(
+            list_address,
+            name=self.list_name,
+            description=self.list_description,
+            access_level=self.list_access_level,
+        )
+        log.info("Created mailing list %s.", list_address)
+
+    @staticmethod
+    def _read_members(hook: MailgunHook, list_address: str) -> Iterator[tuple[str, MemberState]]:
+        from airflow_provider_mailgun.operators.list_sync_plan import current_entry
+
+        for page in hook.members.pages(list_address, limit=MEMBERS_PAGE):
+            for item in page.items:
+                yield current_entry(item)
+
+    def _write(self, hook: MailgunHook, list_address: str, plan: SyncPlan) -> bool:
+        """Upserts, then deletes; returns whether Mailgun applies some upload in the background."""
+        from airflow_provider_mailgun.client.api.lists import MAX_MEMBERS_PER_UPLOAD
+        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
+        from airflow_provider_mailgun.operators.list_sync_plan import batches, upload_body
+        from airflow_provider_mailgun.utils.concurrency import run_parallel
+
+        workers = self.max_parallel_requests
+        failures: list[str] = []
+        background = False
+        uploaded = 0
+        for chunk, outcome in run_parallel(
+            lambda chunk: hook.members.upload_chunk(list_address, upload_body(chunk), upsert=True),
+            batches(plan.upserts(), MAX_MEMBERS_PER_UPLOAD),
+            max_workers=workers,
+        ):
+            if isinstance(outcome, BaseException):
+                failures.append(f"upload of {len(chunk)} members: {outcome}")
+                continue
+            uploaded += len(chunk)
+            background = background or len(chunk) > BACKGROUND_UPLOAD_ABOVE
+        if plan.upsert_count():
+            log.info("Upserted %s of %s members.", f"{uploaded:,}", f"{plan.upsert_count():,}")
+
+        deletes = plan.deletes()
+        deleted = 0
+        for address, outcome in run_parallel(
+            lambda address: hook.members.delete(list_address, address), deletes, max_workers=workers
+        ):
+            # A member already gone (deleted by someone else, or by an earlier try) is removed.
+            if isinstance(outcome, BaseException) and not isinstance(outcome, MailgunNotFoundError):
+                failures.append(f"delete of {address}: {outcome}")
+                continue
+            deleted += 1
+        if deletes:
+            log.info("Deleted %s of %s members.", f"{deleted:,}", f"{len(deletes):,}")
+        if failures:
+            shown = "; ".join(failures[:SHOWN_FAILURES])
+            raise RuntimeError(
+                f"{len(failures):,} write(s) to {list_address} failed after retries: {shown}. "
+                "The list is partly synced; running the task again completes it."
+            )
+        return background
+
+    def _verify(
+        self,
+        hook: MailgunHook,
+        list_address: str,
+        expected: dict[str, MemberState],
+        background: bool,
+        source_count: int,
+    ) -> None:
+        from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
+
+        from airflow_provider_mailgun.operators.list_sync_plan import find_differences
+
+        def compare() -> Differences:
+            return find_differences(expected, self._read_members(hook, list_address))
+
+        def note_wait(state: RetryCallState) -> None:
+            found = state.outcome.result() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            count = found.count if found else 0
+            log.info("List does not match yet (%s differences); checking again in %.0f s.", count, wait)
+
+        # Only background uploads are worth waiting for; a synchronous write that left a
+        # difference will not fix itself.
+        timeout = self.verify_timeout if background else 0.0
+        retrying = Retrying(
+            stop=stop_after_delay(timeout),
+            wait=wait_exponential(multiplier=1, min=1, max=30),
+            retry=retry_if_result(bool),
+            before_sleep=note_wait,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        differences = retrying(compare)
+        if differences:
+            # Not a _fail: a retry of the task writes the difference again, which may well fix it.
+            raise RuntimeError(
+                f"List {list_address} does not match the source after the sync"
+                f"{f' (waited up to {timeout:.0f} s for background uploads)' if background else ''}: "
+                f"{differences.summary()}."
+            )
+        log.info("Verified: %s matches the source (%s source members).", list_address, f"{source_count:,}")
+
+
+def _fail(message: str) -> Exception:
+    """The error that fails the task without retries: bad input or a guard, not a passing glitch."""
+    from airflow_provider_mailgun._compat import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+
+
+def _format_stats(stats: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value:,}" for key, value in sorted(stats.items())) or "none"
