@@ -83,7 +83,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
     :param list_name: name of a list created by ``create_list``.
     :param list_description: description of a list created by ``create_list``.
     :param list_access_level: ``readonly`` (default), ``members`` or ``everyone``, for a new list.
-    :param max_parallel_requests: writes in flight at once (the connection's rate limit still applies).
+    :param max_concurrency: writes in flight at once (the connection's rate limit still applies).
     """
 
     template_fields: Sequence[str] = ("list_address", "members", "list_name", "list_description")
@@ -109,7 +109,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         list_name: str | None = None,
         list_description: str | None = None,
         list_access_level: str = "readonly",
-        max_parallel_requests: int = 4,
+        max_concurrency: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -121,8 +121,8 @@ class MailgunSyncListMembersOperator(BaseOperator):
             raise ValueError(f"max_removal_fraction must be between 0 and 1, got {max_removal_fraction!r}.")
         if verify_timeout < 0:
             raise ValueError(f"verify_timeout must not be negative, got {verify_timeout!r}.")
-        if max_parallel_requests < 1:
-            raise ValueError(f"max_parallel_requests must be at least 1, got {max_parallel_requests!r}.")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency!r}.")
         self.list_address = list_address
         self.members = members
         self.mailgun_conn_id = mailgun_conn_id
@@ -140,7 +140,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         self.list_name = list_name
         self.list_description = list_description
         self.list_access_level = list_access_level
-        self.max_parallel_requests = max_parallel_requests
+        self.max_concurrency = max_concurrency
         self.transport_stats: dict[str, int] = {}
 
     def render_template(
@@ -295,7 +295,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         from airflow_provider_mailgun.operators.list_sync_plan import batches, upload_body
         from airflow_provider_mailgun.utils.concurrency import run_parallel
 
-        workers = self.max_parallel_requests
+        workers = self.max_concurrency
         failures: list[str] = []
         background = False
         uploaded = 0

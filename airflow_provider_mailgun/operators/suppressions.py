@@ -80,7 +80,7 @@ class MailgunClearBouncesOperator(BaseOperator):
     :param clear_all: clear the whole table with one call; cannot be combined with anything above.
     :param dry_run: read and match, delete nothing, log what would be deleted.
     :param max_deletions: fail, before deleting anything, when more records than this would go.
-    :param max_workers: deletions in flight at once (the connection's rate limit still applies).
+    :param max_concurrency: deletions in flight at once (the connection's rate limit still applies).
     """
 
     template_fields: Sequence[str] = (
@@ -109,7 +109,7 @@ class MailgunClearBouncesOperator(BaseOperator):
         clear_all: bool = False,
         dry_run: bool = False,
         max_deletions: int | None = None,
-        max_workers: int = 4,
+        max_concurrency: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -125,7 +125,7 @@ class MailgunClearBouncesOperator(BaseOperator):
         # Stored under another name: BaseOperator.dry_run() is a method.
         self.is_dry_run = dry_run
         self.max_deletions = max_deletions
-        self.max_workers = max_workers
+        self.max_concurrency = max_concurrency
         # Everything known now is checked now, so a bad DAG fails at parse time; templated and
         # XCom values are checked again once rendered, before the first request.
         self._check(final=False)
@@ -140,8 +140,8 @@ class MailgunClearBouncesOperator(BaseOperator):
             not isinstance(self.max_deletions, int) or self.max_deletions < 0
         ):
             raise ValueError(f"max_deletions must be a non-negative integer, got {self.max_deletions!r}.")
-        if not isinstance(self.max_workers, int) or self.max_workers < 1:
-            raise ValueError(f"max_workers must be a positive integer, got {self.max_workers!r}.")
+        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a positive integer, got {self.max_concurrency!r}.")
         rule_values = (self.codes, self.error_matches, self.older_than, self.newer_than)
         has_rules = any(_given(value) for value in rule_values)
         has_addresses = self.addresses is not None
@@ -283,7 +283,7 @@ class MailgunClearBouncesOperator(BaseOperator):
                     return
                 yield address
 
-        for address, outcome in run_parallel(call, remaining(), max_workers=self.max_workers):
+        for address, outcome in run_parallel(call, remaining(), max_workers=self.max_concurrency):
             done += 1
             if isinstance(outcome, MailgunNotFoundError):
                 missing.append(address)

@@ -240,7 +240,7 @@ def test_transient_faults_still_end_with_exactly_the_matching_records_gone(
     expected = {r["address"] for r in rows if r["code"].startswith("4")}
     emu.set_faults({**faults, "retry_after": 0})
 
-    result = clear("mailgun_flaky", domain=emu.domain, codes=["4xx"], max_workers=8)
+    result = clear("mailgun_flaky", domain=emu.domain, codes=["4xx"], max_concurrency=8)
 
     assert table_keys(emu) == {r["address"] for r in rows} - expected
     assert result["deleted"] + result["not_found"] == result["matched"] == len(expected)
@@ -258,7 +258,7 @@ def test_a_lasting_failure_stops_new_deletes_and_fails_the_task(
         {"error_rate": 1.0, "statuses": [400], "path": "/bounces/", "methods": ["DELETE"]}
     )
     with pytest.raises(RuntimeError, match="deletions on bounces failed after retries"):
-        clear(mailgun_conn_id, codes=["4xx"], max_workers=4)
+        clear(mailgun_conn_id, codes=["4xx"], max_concurrency=4)
     assert len(deletes(mailgun_emulator)) <= 2 * 4 + 1  # what was already in flight, not 250 more
     assert len(table_keys(mailgun_emulator)) == 1_000
 

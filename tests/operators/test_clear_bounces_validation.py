@@ -35,7 +35,7 @@ def build(**kwargs: Any) -> MailgunClearBouncesOperator:
         ({"codes": ["550"], "suppression_type": "unsubscribes"}, "exist only on bounces"),
         ({"clear_all": True, "suppression_type": "spam"}, "suppression_type must be one of"),
         ({"clear_all": True, "max_deletions": -1}, "max_deletions must be a non-negative"),
-        ({"clear_all": True, "max_workers": 0}, "max_workers must be a positive"),
+        ({"clear_all": True, "max_concurrency": 0}, "max_concurrency must be a positive"),
     ],
 )
 def test_bad_settings_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:

@@ -271,7 +271,7 @@ def test_a_sync_through_20_percent_transient_faults_ends_equal_to_the_source(
         list_address=LIST,
         members=source,
         mode="mirror",
-        max_parallel_requests=8,
+        max_concurrency=8,
     )
 
     result = operator.execute(context={})  # type: ignore[arg-type]
@@ -431,7 +431,7 @@ def test_a_member_list_given_as_data_is_not_rendered(
         ({"on_invalid": "ignore"}, "on_invalid must be one of 'fail', 'skip'"),
         ({"max_removal_fraction": 1.5}, "max_removal_fraction must be between 0 and 1"),
         ({"list_access_level": "public"}, "list_access_level must be one of"),
-        ({"max_parallel_requests": 0}, "max_parallel_requests must be at least 1"),
+        ({"max_concurrency": 0}, "max_concurrency must be at least 1"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(options: dict[str, Any], message: str) -> None:
