@@ -49,12 +49,12 @@ class ReplayCache:
         """True the first time ``token`` is seen (and remember it), False for a replay."""
         current = time.time() if now is None else now
         with self._lock:
-            while self._seen and (
-                len(self._seen) >= self.max_entries or next(iter(self._seen.values())) < current
-            ):
+            while self._seen and next(iter(self._seen.values())) < current:
                 self._seen.popitem(last=False)
             if token in self._seen:
                 return False
+            while len(self._seen) >= self.max_entries:
+                self._seen.popitem(last=False)
             self._seen[token] = current + self.ttl
             return True
 
