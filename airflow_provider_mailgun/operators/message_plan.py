@@ -188,12 +188,15 @@ def _to_recipients(
     seen: set[str] = set()
     for item in _as_items(value):
         try:
-            if isinstance(item, Mapping):
+            if isinstance(item, dict | Mapping):
                 address = parse_address(
                     str(item.get("address") or item.get("email") or ""), str(item.get("name") or "")
                 )
-                variables = dict(
-                    _json_mapping(item.get("variables"), f"variables of {address.email}", problems)
+                raw = item.get("variables")
+                variables = (
+                    raw
+                    if type(raw) is dict
+                    else dict(_json_mapping(raw, f"variables of {address.email}", problems))
                 )
             else:
                 address, variables = parse_address(str(item)), {}

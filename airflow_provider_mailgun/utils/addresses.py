@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
+from functools import cache
+from typing import Any
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -34,11 +36,11 @@ class Address:
 
     email: str
     name: str = ""
+    #: Identity for duplicates: Mailgun treats addresses case-insensitively.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Identity for duplicates: Mailgun treats addresses case-insensitively."""
-        return self.email.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.email.lower())
 
     def formatted(self) -> str:
         """``Name <email>`` when there is a name, else the bare address."""
@@ -61,7 +63,7 @@ def parse_address(value: str, name: str = "") -> Address:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise InvalidAddressError("empty address")
-    if any(char in text or char in name for char in "\r\n"):
+    if "\n" in text or "\r" in text or "\n" in name or "\r" in name:
         raise InvalidAddressError("line breaks are not allowed in an address or name")
     if "<" in text or ">" in text:
         parsed_name, parsed_email = parseaddr(text)
@@ -72,19 +74,27 @@ def parse_address(value: str, name: str = "") -> Address:
 
 
 def _valid_email(text: str) -> str:
-    from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-
     if len(text) <= MAX_ADDRESS and _PLAIN_ADDRESS.match(text):
         local, _, domain = text.rpartition("@")
         tld = domain.rpartition(".")[2].lower()
         # "--" in a label is IDNA territory (xn--...): leave those to email-validator.
-        if len(local) <= MAX_LOCAL_PART and tld not in SPECIAL_USE_DOMAIN_NAMES and "--" not in domain:
+        if len(local) <= MAX_LOCAL_PART and tld not in _special_use_domains() and "--" not in domain:
             return f"{local}@{domain.lower()}"
+    from email_validator import EmailNotValidError, validate_email
 
     try:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as err:
         raise InvalidAddressError(str(err)) from None
+
+
+@cache
+def _special_use_domains() -> frozenset[str]:
+    # Imported on first use: email-validator is not needed to import an operator module.
+    import email_validator
+
+    names: Any = email_validator.SPECIAL_USE_DOMAIN_NAMES
+    return frozenset(names)
 
 
 def check_addresses(values: Iterable[str | Address]) -> CheckedAddresses:
