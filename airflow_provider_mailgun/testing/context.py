@@ -1,0 +1,82 @@
+"""Per-request context the outer ASGI layer hands to the route handlers.
+
+The same route table serves the direct API (``/v3/...``) and the Maton gateway
+(``/_maton/gateway/mailgun/v3/...``); handlers learn which one was called from this context, most
+importantly for the host of absolute paging URLs.
+
+Example::
+
+    async def handler(request: Request) -> Response:
+        ctx = context(request)
+        form = await form_of(request)          # parses and records the form keys
+        links = cursor_links(ctx.base_url, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+
+from airflow_provider_mailgun.testing.defaults import MAILGUN_US_BASE
+from airflow_provider_mailgun.testing.forms import Form, read_form
+
+SCOPE_KEY = "mailgun_emulator.ctx"
+#: Stored-message URLs through the gateway point at a storage host, as Mailgun's do.
+GATEWAY_STORAGE_BASE = "https://storage-us-east4.api.mailgun.net"
+
+
+class RequestContext:
+    __slots__ = ("account", "connection", "drop", "entrance", "fault", "form_keys", "scope")
+
+    def __init__(self, scope: MutableMapping[str, Any], entrance: str) -> None:
+        self.scope = scope
+        self.entrance = entrance
+        self.account: str | None = None
+        self.connection: str | None = None
+        self.form_keys: list[str] = []
+        self.fault: str | None = None
+        self.drop = False
+
+    @property
+    def gateway(self) -> bool:
+        return self.entrance == "gateway"
+
+    @property
+    def base_url(self) -> str:
+        """Host for absolute links: the caller's host, or Mailgun's when called via the gateway."""
+        if self.gateway:
+            return MAILGUN_US_BASE
+        return own_base_url(self.scope)
+
+    @property
+    def storage_base(self) -> str:
+        return GATEWAY_STORAGE_BASE if self.gateway else own_base_url(self.scope)
+
+
+def own_base_url(scope: MutableMapping[str, Any]) -> str:
+    host = None
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    if host is None:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def context(request: Request) -> RequestContext:
+    ctx = request.scope.get(SCOPE_KEY)
+    if ctx is None:  # called without the outer layer (e.g. an in-process test client)
+        ctx = request.scope[SCOPE_KEY] = RequestContext(request.scope, "direct")
+    assert isinstance(ctx, RequestContext)
+    return ctx
+
+
+async def form_of(request: Request) -> Form:
+    """Parse the body as a form and remember its keys for the request log."""
+    form = await read_form(request)
+    context(request).form_keys = form.keys()
+    return form

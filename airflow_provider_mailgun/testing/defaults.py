@@ -1,0 +1,21 @@
+"""Default credentials and names the emulator starts with.
+
+They are public test values, not secrets: every emulator accepts them unless told otherwise, so
+examples, DAG tests and the pytest plugin can share them::
+
+    from airflow_provider_mailgun.testing import DEFAULT_DOMAIN, DEFAULT_MAILGUN_KEY
+"""
+
+from __future__ import annotations
+
+DEFAULT_DOMAIN = "mg.example.com"
+DEFAULT_MAILGUN_KEY = "key-emulator-mailgun-0123456789abcdef"
+DEFAULT_MATON_KEY = "maton-emulator-key-0123456789abcdef"
+DEFAULT_MATON_CONNECTION = "8d9e5c3a-4b1f-4c2d-9e6a-000000000001"
+
+#: Host the Maton gateway forwards to; paging URLs returned through the gateway point here.
+MAILGUN_US_BASE = "https://api.mailgun.net"
+#: Prefixes under which one emulator server answers as the other "hosts".
+GATEWAY_PREFIX = "/_maton/gateway"
+CTRL_PREFIX = "/_maton/ctrl"
+CONTROL_PREFIX = "/_emulator"

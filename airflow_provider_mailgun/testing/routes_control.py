@@ -1,0 +1,153 @@
+"""The emulator's control plane ``/_emulator/*`` (no auth) and the placeholder page at ``/``.
+
+Example::
+
+    get(f"{emu.url}/_emulator/messages?recipient=bob@example.com").json()["items"]
+    post(f"{emu.url}/_emulator/faults", json={"error_rate": 0.2, "path": "/messages"})
+    post(f"{emu.url}/_emulator/reset")
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing.context import own_base_url
+from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
+from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
+
+_HOME = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Mailgun emulator</title></head>
+<body><h1>Mailgun emulator</h1>
+<p>The web inbox will live here. Meanwhile see <a href="{p}/messages">{p}/messages</a>,
+<a href="{p}/events">{p}/events</a>, <a href="{p}/requests">{p}/requests</a> and
+<a href="{p}/stats">{p}/stats</a>.</p></body></html>
+"""
+
+
+_SETTINGS = ("rate_limit", "delivery_delay", "advance", "domains")
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def routes(state: EmulatorState) -> list[Route]:
+    p = CONTROL_PREFIX
+
+    async def home(request: Request) -> Response:
+        return HTMLResponse(_HOME.format(p=p))
+
+    async def messages(request: Request) -> Response:
+        q = request.query_params
+        skip = int_param(q.get("skip"), 0) or 0
+        limit = int_param(q.get("limit"), 0) or None
+        items = introspect.messages(
+            state,
+            q.get("recipient"),
+            q.get("domain"),
+            newest_first=is_yes(q.get("newest_first")),
+            skip=skip,
+            limit=limit,
+        )
+        total = introspect.count_messages(state, q.get("recipient"), q.get("domain"))
+        return json_response({"items": items, "total_count": total})
+
+    async def attachment(request: Request) -> Response:
+        found = introspect.find_file(
+            state, request.path_params["message_id"], request.path_params["filename"]
+        )
+        if found is None:
+            return message_response("Attachment not found", 404)
+        content_type, data = found
+        disposition = f"attachment; filename*=UTF-8''{quote(request.path_params['filename'])}"
+        return Response(data, media_type=content_type, headers={"Content-Disposition": disposition})
+
+    async def events(request: Request) -> Response:
+        q = request.query_params
+        items = introspect.events(
+            state, q.get("event"), q.get("domain"), q.get("recipient"), own_base_url(request.scope)
+        )
+        return json_response({"items": items, "total_count": len(items)})
+
+    async def requests_log(request: Request) -> Response:
+        items = introspect.requests(state)
+        return json_response({"items": items, "total_count": len(items)})
+
+    async def stats(request: Request) -> Response:
+        return json_response(state.stats())
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return message_response("Emulator state has been reset", 200)
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            data = await _json_body(request)
+            if data is None:
+                return message_response("Body must be a JSON object (a fault spec)")
+            try:
+                spec = introspect.set_faults(state, data or None)
+            except ValueError as exc:
+                return message_response(str(exc))
+        elif request.method == "DELETE":
+            spec = introspect.set_faults(state, None)
+        else:
+            spec = state.faults.spec if state.faults is not None else None
+        return json_response({"faults": spec.to_dict() if spec is not None else None})
+
+    async def settings(request: Request) -> Response:
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        what = request.scope["path"].rsplit("/", 1)[-1]
+        try:
+            if what == "rate_limit":
+                introspect.set_rate_limit(state, data.get("rate"))
+            elif what == "delivery_delay":
+                introspect.set_delivery_delay(state, float(data.get("seconds", 0.0)))
+            elif what == "advance":
+                state.advance(float(data.get("seconds", 0.0)))
+            else:
+                state.add_domain(str(data["name"]).lower())
+        except (KeyError, TypeError, ValueError) as exc:
+            return message_response(f"Invalid settings: {exc}")
+        return message_response("ok", 200)
+
+    async def connect(request: Request) -> Response:
+        conn_id = request.path_params["conn_id"]
+        with state.lock:
+            conn = state.connections.get(conn_id)
+            token = request.query_params.get("session_token")
+            if conn is None or token != conn["session_token"]:
+                return HTMLResponse("<p>Unknown connection or session token.</p>", 404)
+            conn["status"] = "ACTIVE"
+            conn["last_updated_time"] = state.now()
+        return HTMLResponse(f"<p>Connection {conn_id} is now ACTIVE. You can close this page.</p>")
+
+    return [
+        Route("/", home, methods=["GET"]),
+        Route(f"{p}/messages", messages, methods=["GET"]),
+        Route(f"{p}/messages/{{message_id}}/attachments/{{filename}}", attachment, methods=["GET"]),
+        Route(f"{p}/events", events, methods=["GET"]),
+        Route(f"{p}/requests", requests_log, methods=["GET"]),
+        Route(f"{p}/stats", stats, methods=["GET"]),
+        Route(f"{p}/reset", reset, methods=["POST"]),
+        Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route(f"{p}/maton/connect/{{conn_id}}", connect, methods=["GET"]),
+        *(Route(f"{p}/{name}", settings, methods=["POST"]) for name in _SETTINGS),
+    ]

@@ -1,0 +1,264 @@
+"""In-process emulator: uvicorn in a background thread on a free port, plus direct state access.
+
+Example::
+
+    from airflow_provider_mailgun.testing import MailgunEmulator
+
+    with MailgunEmulator(delivery_delay=0.0) as emu:
+        requests.post(f"{emu.url}/v3/{emu.domain}/messages", auth=("api", emu.mailgun_key), data={...})
+        assert emu.messages(recipient="bob@example.com")[0]["subject"] == "Hi"
+        assert [e["event"] for e in emu.events()] == ["accepted", "delivered"]
+
+The same server answers as the Mailgun API (``emu.url``), the Maton gateway (``emu.gateway_url``)
+and Maton's control host (``emu.ctrl_url``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing.app import create_app
+from airflow_provider_mailgun.testing.defaults import (
+    CTRL_PREFIX,
+    DEFAULT_DOMAIN,
+    DEFAULT_MAILGUN_KEY,
+    DEFAULT_MATON_CONNECTION,
+    DEFAULT_MATON_KEY,
+    GATEWAY_PREFIX,
+)
+from airflow_provider_mailgun.testing.faults import FaultSpec
+from airflow_provider_mailgun.testing.lists import MailingList, make_member
+from airflow_provider_mailgun.testing.state import SUPPRESSION_KINDS, EmulatorConfig, EmulatorState
+from airflow_provider_mailgun.testing.suppressions import make_record, merge_unsubscribe
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket; port 0 picks a free port (read it back with ``getsockname``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def make_server(app: Any) -> uvicorn.Server:
+    """Uvicorn tuned for tests: quiet, no lifespan, long keep-alive so pooled connections survive."""
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=2,
+        backlog=2048,
+    )
+    return uvicorn.Server(config)
+
+
+def base_urls(host: str, port: int) -> tuple[str, str, str]:
+    """(direct, gateway, ctrl) base URLs of a server on ``host:port``."""
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+    return url, url + GATEWAY_PREFIX, url + CTRL_PREFIX
+
+
+class MailgunEmulator:
+    """A running Mailgun + Maton emulator (start with ``with`` or :meth:`start`)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        mailgun_keys: Iterable[str] = (DEFAULT_MAILGUN_KEY,),
+        maton_keys: Iterable[str] = (DEFAULT_MATON_KEY,),
+        maton_connections: Iterable[str] = (DEFAULT_MATON_CONNECTION,),
+        domains: Iterable[str] = (DEFAULT_DOMAIN,),
+        rate_limit: float | None = None,
+        delivery_delay: float = 0.0,
+        faults: Mapping[str, Any] | str | None = None,
+        seed: int = 0,
+        *,
+        tag_limit: int = 10,
+        tempfail_retry: float = 2.0,
+        upload_delay: float = 0.0,
+    ) -> None:
+        self.config = EmulatorConfig(
+            mailgun_keys=tuple(mailgun_keys),
+            maton_keys=tuple(maton_keys),
+            maton_connections=tuple(maton_connections),
+            domains=tuple(d.lower() for d in domains),
+            rate_limit=rate_limit,
+            delivery_delay=delivery_delay,
+            faults=FaultSpec.parse(faults),
+            seed=seed,
+            tag_limit=tag_limit,
+            tempfail_retry=tempfail_retry,
+            upload_delay=upload_delay,
+        )
+        self.state = EmulatorState(self.config)
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> MailgunEmulator:
+        if self._server is not None:
+            return self
+        sock = bind_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        server = make_server(create_app(self.state))
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="mailgun-emu"
+        )
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                raise RuntimeError("the Mailgun emulator failed to start")
+            time.sleep(0.01)
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> MailgunEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------- addresses
+    @property
+    def url(self) -> str:
+        """Direct API base: requests go to ``{url}/v3/...``."""
+        return base_urls(self.host, self.port)[0]
+
+    @property
+    def gateway_url(self) -> str:
+        """Maton gateway base: requests go to ``{gateway_url}/mailgun/v3/...``."""
+        return base_urls(self.host, self.port)[1]
+
+    @property
+    def ctrl_url(self) -> str:
+        """Maton control host base: ``{ctrl_url}/connections``."""
+        return base_urls(self.host, self.port)[2]
+
+    @property
+    def domain(self) -> str:
+        return self.config.domains[0]
+
+    @property
+    def mailgun_key(self) -> str:
+        return self.config.mailgun_keys[0]
+
+    @property
+    def maton_key(self) -> str:
+        return self.config.maton_keys[0]
+
+    @property
+    def maton_connection(self) -> str:
+        return self.config.maton_connections[0]
+
+    # ------------------------------------------------------------ read-outs
+    def messages(
+        self, recipient: str | None = None, domain: str | None = None, *, newest_first: bool = False
+    ) -> list[dict[str, Any]]:
+        """Stored recipient copies (dicts as in ``/_emulator/messages``), oldest first."""
+        return introspect.messages(self.state, recipient, domain, newest_first=newest_first)
+
+    def events(
+        self, event: str | None = None, *, domain: str | None = None, recipient: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Visible events in the Events API shape, oldest first (``event`` may be ``a OR b``)."""
+        return introspect.events(self.state, event, domain, recipient, self.url)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Request log: method, path, status, time, entrance, query, form_keys, fault, connection."""
+        return introspect.requests(self.state)
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    # -------------------------------------------------------------- control
+    def reset(self) -> None:
+        """Back to the state right after construction (data, log, counters, faults, settings)."""
+        self.state.reset()
+
+    def set_faults(self, spec: Mapping[str, Any] | str | None) -> None:
+        introspect.set_faults(self.state, spec)
+
+    def clear_faults(self) -> None:
+        introspect.set_faults(self.state, None)
+
+    def set_rate_limit(self, rps: float | None) -> None:
+        introspect.set_rate_limit(self.state, rps)
+
+    def set_delivery_delay(self, seconds: float) -> None:
+        introspect.set_delivery_delay(self.state, seconds)
+
+    def advance_events(self, seconds: float) -> None:
+        """Move the event clock forward: delayed deliveries/retries due by then become visible."""
+        self.state.advance(seconds)
+
+    # -------------------------------------------------------------- seeding
+    def add_domain(self, name: str) -> None:
+        self.state.add_domain(name.lower())
+
+    def add_maton_connection(self, status: str = "ACTIVE") -> str:
+        """A new mailgun connection on the control host; returns its id."""
+        return str(self.state.add_connection(status=status)["connection_id"])
+
+    def seed_suppressions(self, domain: str, kind: str, records: Iterable[str | Mapping[str, Any]]) -> int:
+        """Bulk-load suppressions without HTTP; ``kind`` is bounces/unsubscribes/complaints/whitelists."""
+        if kind not in SUPPRESSION_KINDS:
+            raise ValueError(f"kind must be one of {SUPPRESSION_KINDS}")
+        with self.state.lock:
+            dom = self.state.domains.get(domain.lower())
+            if dom is None:
+                raise ValueError(f"unknown domain {domain!r}")
+            table, now, count = dom.suppressions[kind], self.state.now(), 0
+            for item in records:
+                if isinstance(item, str):
+                    field = "domain" if kind == "whitelists" and "@" not in item else "address"
+                    item = {field: item}
+                key, record = make_record(kind, item, now)
+                if kind == "unsubscribes":
+                    record = merge_unsubscribe(table.get(key), record)
+                table.put(key, record)
+                count += 1
+            return count
+
+    def seed_list(self, address: str, members: Iterable[str | Mapping[str, Any]], **list_fields: Any) -> None:
+        """Create (or extend) a mailing list with members, without HTTP."""
+        key = address.lower()
+        entries = [make_member(m) for m in members]
+        with self.state.lock:
+            mlist = self.state.lists.get(key)
+            if mlist is None:
+                mlist = self.state.lists[key] = MailingList(address=key, created_at=self.state.now())
+            for name, value in list_fields.items():
+                if not hasattr(mlist, name) or name in ("members", "address"):
+                    raise ValueError(f"unknown list field {name!r}")
+                setattr(mlist, name, value)
+            mlist.apply(entries, upsert=True)
