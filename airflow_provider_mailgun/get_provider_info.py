@@ -113,4 +113,6 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "notifications": [f"{package}.notifications.mailgun.MailgunNotifier"],
+        "email-backends": [f"{package}.utils.emailer.send_email"],
     }

@@ -19,10 +19,18 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+from airflow_provider_mailgun.limits import (
+    MAX_DELIVERY_AHEAD,
+    MAX_MESSAGE_BYTES,
+    MAX_OPTIONS_BYTES,
+    MAX_RECIPIENTS_PER_REQUEST,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+)
 from airflow_provider_mailgun.utils.addresses import (
     Address,
     InvalidAddressError,
@@ -31,12 +39,6 @@ from airflow_provider_mailgun.utils.addresses import (
     parse_address,
 )
 
-MAX_RECIPIENTS_PER_REQUEST = 1000
-MAX_TAGS = 10
-MAX_TAG_LENGTH = 128
-MAX_OPTIONS_BYTES = 16 * 1024
-MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-MAX_DELIVERY_AHEAD = timedelta(days=7)
 BATCH_KEY_VARIABLE = "airflow-batch"
 OPTION_PREFIXES = ("o:", "h:", "v:", "t:")
 SHOWN_SKIPPED = 100
