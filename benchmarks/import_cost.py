@@ -1,0 +1,75 @@
+"""What importing each public module adds to a DAG file, measured in fresh interpreters.
+
+For each module: 10 fresh interpreters import Airflow's Task SDK first (``import airflow.sdk`` and
+the base classes every DAG file with an operator pulls in: ``DAG``, ``BaseOperator``,
+``BaseSensorOperator``, ``BaseNotifier``), then the module; the figure is the median time and
+resident memory the module adds on top. Target for the operator modules: under 30 ms and 5 MB
+(heavy imports such as requests, tenacity and email-validator wait for ``execute()``). The raw
+cost over a bare ``import airflow.sdk`` (which is lazy and loads nothing) is recorded too.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from benchmarks.common import record
+
+RUNS = 10
+MODULES = {
+    "hook": "airflow_provider_mailgun.hooks.mailgun",
+    "operators.messages": "airflow_provider_mailgun.operators.messages",
+    "operators.lists": "airflow_provider_mailgun.operators.lists",
+    "operators.suppressions": "airflow_provider_mailgun.operators.suppressions",
+    "sensors.events": "airflow_provider_mailgun.sensors.events",
+    "triggers.events": "airflow_provider_mailgun.triggers.events",
+    "notifications.mailgun": "airflow_provider_mailgun.notifications.mailgun",
+}
+OPERATOR_MODULES = ("operators.messages", "operators.lists", "operators.suppressions", "sensors.events")
+PROBE = """
+import json, os, sys, time
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+import airflow.sdk
+if sys.argv[2] == "bases":
+    from airflow.sdk import DAG, BaseOperator, BaseSensorOperator, BaseNotifier
+t0, m0 = time.perf_counter(), rss()
+__import__(sys.argv[1])
+print(json.dumps({"ms": (time.perf_counter() - t0) * 1000, "mb": (rss() - m0) / 2**20}))
+"""
+
+
+def _measure(module: str, baseline: str) -> dict[str, float]:
+    samples = []
+    for _ in range(RUNS):
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE, module, baseline], capture_output=True, text=True, check=True
+        )
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {
+        "ms": round(statistics.median(s["ms"] for s in samples), 1),
+        "mb": round(statistics.median(s["mb"] for s in samples), 2),
+    }
+
+
+def run() -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for name, module in MODULES.items():
+        figures[name] = {
+            "over_sdk_and_bases": _measure(module, "bases"),
+            "over_bare_sdk_import": _measure(module, "bare"),
+        }
+    targets = {
+        f"{name} < 30 ms and 5 MB": figures[name]["over_sdk_and_bases"]["ms"] < 30
+        and figures[name]["over_sdk_and_bases"]["mb"] < 5
+        for name in OPERATOR_MODULES
+    }
+    summary = ", ".join(
+        f"{name} +{f['over_sdk_and_bases']['ms']} ms/+{f['over_sdk_and_bases']['mb']} MB"
+        for name, f in figures.items()
+    )
+    return record("import_cost", figures, targets, f"median of {RUNS} fresh interpreters: {summary}")
