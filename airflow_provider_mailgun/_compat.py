@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook as BaseHook
+    from airflow.sdk import conf as conf
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
     from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
@@ -14,6 +15,10 @@ else:
         from airflow.sdk import BaseHook
     except ImportError:  # Airflow 3.0
         from airflow.hooks.base import BaseHook
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # Airflow 3.0
+        from airflow.configuration import conf
     try:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
     except ImportError:  # Airflow 3.0 defines them in airflow.exceptions
@@ -24,6 +29,7 @@ __all__ = [
     "AirflowFailException",
     "AirflowNotFoundException",
     "BaseHook",
+    "conf",
     "mask_secret",
     "redact",
 ]

@@ -113,6 +113,8 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "sensors": [{"integration-name": "Mailgun", "python-modules": [f"{package}.sensors.events"]}],
+        "triggers": [{"integration-name": "Mailgun", "python-modules": [f"{package}.triggers.events"]}],
         "notifications": [f"{package}.notifications.mailgun.MailgunNotifier"],
         "email-backends": [f"{package}.utils.emailer.send_email"],
     }
