@@ -2,7 +2,8 @@
 
 One HTTP server plays three hosts: the Mailgun API (``emu.url``, ``/v3/...``), the Maton gateway
 (``emu.gateway_url``, ``/mailgun/v3/...``) and Maton's control host (``emu.ctrl_url``). State is in
-memory; ``/_emulator/...`` exposes it (messages, events, request log, faults, reset).
+memory; ``/_emulator/...`` exposes it (messages, events, request log, faults, reset) and a web inbox
+at ``/`` shows it to a person: messages as recipients see them, their events, lists, suppressions.
 
 In a test::
 

@@ -3,7 +3,8 @@
 * ``/v3/...``, ``/v4/...``: the Mailgun API (HTTP Basic ``api:<key>``)
 * ``/_maton/gateway/mailgun/...``: the Maton gateway (Bearer Maton key, ``Maton-Connection``)
 * ``/_maton/ctrl/connections...``: Maton's connection control host (Bearer Maton key)
-* ``/_emulator/...``: the emulator's own control plane (no auth); ``/``: placeholder page
+* ``/_emulator/...``: the emulator's own control plane (no auth)
+* ``/`` and ``/inbox/...``: the web inbox (no auth)
 
 The outer layer (:class:`EmulatorASGI`) is a plain ASGI callable so that it sees the server's own
 ``send`` and can drop a TCP connection for fault injection. It authenticates, rate-limits,
@@ -39,6 +40,7 @@ from airflow_provider_mailgun.testing import (
     routes_control,
     routes_domains,
     routes_events,
+    routes_inbox,
     routes_lists,
     routes_maton,
     routes_messages,
@@ -70,6 +72,7 @@ def create_app(state: EmulatorState) -> EmulatorASGI:
         routes_templates,
         routes_maton,
         routes_control,
+        routes_inbox,
     ):
         routes.extend(module.routes(state))
     api = FastAPI(
@@ -310,6 +313,8 @@ class EmulatorASGI:
             state.request_log.append(entry)
             state.counters["requests"] += 1
             state.counters["entrance:" + ctx.entrance] += 1
+            if entry["method"] not in ("GET", "HEAD"):
+                state.counters["writes"] += 1  # lets the web inbox notice changes cheaply
 
 
 def _unauthorized(path: str) -> Response:

@@ -1,4 +1,4 @@
-"""The emulator's control plane ``/_emulator/*`` (no auth) and the placeholder page at ``/``.
+"""The emulator's control plane ``/_emulator/*`` (no auth); the web inbox is in ``routes_inbox``.
 
 Example::
 
@@ -23,15 +23,6 @@ from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
 from airflow_provider_mailgun.testing.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
-_HOME = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Mailgun emulator</title></head>
-<body><h1>Mailgun emulator</h1>
-<p>The web inbox will live here. Meanwhile see <a href="{p}/messages">{p}/messages</a>,
-<a href="{p}/events">{p}/events</a>, <a href="{p}/requests">{p}/requests</a> and
-<a href="{p}/stats">{p}/stats</a>.</p></body></html>
-"""
-
-
 _SETTINGS = ("rate_limit", "delivery_delay", "advance", "domains")
 
 
@@ -48,9 +39,6 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
 
 def routes(state: EmulatorState) -> list[Route]:
     p = CONTROL_PREFIX
-
-    async def home(request: Request) -> Response:
-        return HTMLResponse(_HOME.format(p=p))
 
     async def messages(request: Request) -> Response:
         q = request.query_params
@@ -140,7 +128,6 @@ def routes(state: EmulatorState) -> list[Route]:
         return HTMLResponse(f"<p>Connection {conn_id} is now ACTIVE. You can close this page.</p>")
 
     return [
-        Route("/", home, methods=["GET"]),
         Route(f"{p}/messages", messages, methods=["GET"]),
         Route(f"{p}/messages/{{message_id}}/attachments/{{filename}}", attachment, methods=["GET"]),
         Route(f"{p}/events", events, methods=["GET"]),

@@ -156,6 +156,11 @@ class EmulatorState:
             for i, conn_id in enumerate(cfg.maton_connections):
                 self.add_connection(conn_id, created_at=now - 3600 * (len(cfg.maton_connections) - i))
 
+    @property
+    def generation(self) -> int:
+        """How many times the state was (re)built: tells a reset apart from a quiet period."""
+        return self._generation
+
     def now(self) -> float:
         """Event clock: wall time plus :meth:`advance`, never going backwards."""
         current = time.time() + self._offset
