@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_mailgun.testing.demo
+	$(BIN)/python scripts/demo.py
 
 test: lint typecheck pytest
 

@@ -182,19 +182,48 @@ class MailgunHook(BaseHook):
         return self.client.connections
 
     @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form for Airflow 3.0 and 3.1 (3.2+ reads ``conn-fields`` from provider info)."""
+    def _form_metadata(cls) -> dict[str, Any]:
         from airflow_provider_mailgun.get_provider_info import get_provider_info
 
         for entry in get_provider_info()["connection-types"]:
             if entry["connection-type"] == cls.conn_type:
-                behaviour = entry["ui-field-behaviour"]
-                return {
-                    "hidden_fields": behaviour["hidden-fields"],
-                    "relabeling": behaviour["relabeling"],
-                    "placeholders": behaviour["placeholders"],
-                }
+                return dict(entry)
         return {}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form for Airflow 3.0 and 3.1 (3.2+ reads ``ui-field-behaviour`` instead)."""
+        behaviour = cls._form_metadata().get("ui-field-behaviour", {})
+        return {
+            "hidden_fields": behaviour.get("hidden-fields", []),
+            "relabeling": behaviour.get("relabeling", {}),
+            "placeholders": behaviour.get("placeholders", {}),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra form fields for Airflow 3.0 and 3.1 (3.2+ reads ``conn-fields`` instead).
+
+        Those versions only call this when wtforms (the FAB provider) is installed; the fields come
+        from the same provider metadata, so both generations of the UI show the same form.
+        """
+        from wtforms import StringField
+        from wtforms.validators import AnyOf, Optional
+
+        widgets: dict[str, Any] = {}
+        for name, spec in cls._form_metadata().get("conn-fields", {}).items():
+            schema = spec["schema"]
+            validators: list[Any] = [Optional()]
+            if "enum" in schema:
+                validators.append(AnyOf(schema["enum"]))
+            default = schema.get("default")
+            widgets[name] = StringField(
+                spec["label"],
+                validators=validators,
+                description=spec.get("description", ""),
+                default=None if default is None else str(default),
+            )
+        return widgets
 
 
 class MailgunDirectHook(MailgunHook):
@@ -206,3 +235,12 @@ class MailgunDirectHook(MailgunHook):
 
     def __init__(self, mailgun_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(mailgun_conn_id=mailgun_conn_id, **kwargs)
+
+    # Airflow 3.0 and 3.1 look the form methods up in the class's own namespace, never a parent's.
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return super().get_ui_field_behaviour()
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return super().get_connection_form_widgets()

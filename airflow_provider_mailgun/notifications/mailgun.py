@@ -75,6 +75,8 @@ class MailgunNotifier(BaseNotifier):
     """
 
     template_fields = (
+        "mailgun_conn_id",
+        "domain",
         "to",
         "cc",
         "bcc",

@@ -86,7 +86,13 @@ class MailgunSyncListMembersOperator(BaseOperator):
     :param max_concurrency: writes in flight at once (the connection's rate limit still applies).
     """
 
-    template_fields: Sequence[str] = ("list_address", "members", "list_name", "list_description")
+    template_fields: Sequence[str] = (
+        "mailgun_conn_id",
+        "list_address",
+        "members",
+        "list_name",
+        "list_description",
+    )
     # No template_ext on purpose: a members path ending in .csv must be read as data, not as a template.
     ui_color = "#f06b66"
 

@@ -89,7 +89,13 @@ class MailgunDeliverySensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     """
 
-    template_fields: Sequence[str] = ("message_ids", "domain", "expected_recipients", "begin")
+    template_fields: Sequence[str] = (
+        "mailgun_conn_id",
+        "message_ids",
+        "domain",
+        "expected_recipients",
+        "begin",
+    )
     template_fields_renderers = {"message_ids": "json", "expected_recipients": "json"}
     ui_color = "#f6e6f5"
 
