@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_mailgun.operators.rendering import PlainStringsRenderFast
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 ON_INVALID = ("fail", "skip")
 
 
-class MailgunSendMessageOperator(BaseOperator):
+class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     """Send an email (or a batch campaign) through Mailgun.
 
     :param to: a string (one address, or comma separated), a list of addresses, or a list of dicts
