@@ -11,6 +11,7 @@ and the host allow-list all live here, so no other module loops over HTTP or sle
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -43,6 +44,19 @@ USER_AGENT = f"airflow-provider-mailgun/{__version__}"
 FormData = Sequence[tuple[str, str]] | Mapping[str, Any]
 FilePart = tuple[str, tuple[str, bytes, str]]
 MAX_REDIRECTS = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One request as the retry loop repeats it (files are bytes, so a repeat re-sends them whole)."""
+
+    method: str
+    url: str
+    params: Any
+    data: Any
+    files: Sequence[FilePart] | None
+    json_body: Any
+    safety: Safety
 
 
 class TransportStats:
@@ -133,60 +147,42 @@ class Transport:
             before_sleep=self._note_retry,
             reraise=True,
         )
-        return retrying(self._attempt, method, url, params, data, files, json_body, safety)
+        call = _Call(method, url, params, data, files, json_body, safety)
+        return retrying(self._attempt, call)
 
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        params: Any,
-        data: Any,
-        files: Sequence[FilePart] | None,
-        json_body: Any,
-        safety: Safety,
-    ) -> Any:
+    def _attempt(self, call: _Call) -> Any:
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(method, url, params, data, files, json_body, safety)
+            response = self._send_once(call)
             location = response.headers.get("Location")
             if not (300 <= response.status_code < 400 and location):
-                return self._decode(method, url, response, safety)
+                return self._decode(call.method, call.url, response, call.safety)
             # Follow a redirect only onto the configured host; resolve_url refuses any other.
-            url = resolve_url(self.config, requests.compat.urljoin(url, location))
-            params = None
-        raise UnsafeURLError(f"Too many redirects for {method} {urlsplit(url).path}.")
+            target = resolve_url(self.config, requests.compat.urljoin(call.url, location))
+            call = dataclasses.replace(call, url=target, params=None)
+        raise UnsafeURLError(f"Too many redirects for {call.method} {urlsplit(call.url).path}.")
 
-    def _send_once(
-        self,
-        method: str,
-        url: str,
-        params: Any,
-        data: Any,
-        files: Sequence[FilePart] | None,
-        json_body: Any,
-        safety: Safety,
-    ) -> requests.Response:
-        path = urlsplit(url).path
+    def _send_once(self, call: _Call) -> requests.Response:
+        path = urlsplit(call.url).path
         self.limiter.acquire()
         self.stats.add("attempts")
         started = time.monotonic()
         try:
             response = self._session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                files=files,
-                json=json_body,
+                call.method,
+                call.url,
+                params=call.params,
+                data=call.data,
+                files=call.files,
+                json=call.json_body,
                 auth=self._auth,
                 timeout=self.config.timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise _connection_failure(exc, method, path, safety, self.stats) from None
+            raise _connection_failure(exc, call.method, path, call.safety, self.stats) from None
         self.stats.add(f"status_{response.status_code}")
-        log.debug(
-            "%s %s -> %s in %.0f ms", method, path, response.status_code, 1000 * (time.monotonic() - started)
-        )
+        elapsed = 1000 * (time.monotonic() - started)
+        log.debug("%s %s -> %s in %.0f ms", call.method, path, response.status_code, elapsed)
         return response
 
     def _decode(self, method: str, url: str, response: requests.Response, safety: Safety) -> Any:
