@@ -14,6 +14,7 @@ from airflow_provider_mailgun.hooks.mailgun import MailgunDirectHook, MailgunHoo
 
 MATON_KEY = "maton-hook-test-key-0123456789abcdef"
 MAILGUN_KEY = "key-hook-test-0123456789abcdef0123"
+OTHER_KEY = "bad-conn-test-key-0123456789"
 
 
 def _set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
@@ -97,13 +98,13 @@ def test_missing_connection_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"conn_type": "http", "password": "x" * 20}, "use 'maton'"),
+        ({"conn_type": "http", "password": OTHER_KEY}, "use 'maton'"),
         ({"conn_type": "maton"}, "no password"),
-        ({"conn_type": "mailgun", "password": "x" * 20, "extra": {"region": "asia"}}, "region must be"),
-        ({"conn_type": "maton", "password": "x" * 20, "extra": {"timeout": "soon"}}, "timeout must be"),
-        ({"conn_type": "maton", "password": "x" * 20, "extra": {"max_requests_per_second": -1}}, "positive"),
-        ({"conn_type": "maton", "password": "x" * 20, "extra": {"default_domain": 5}}, "must be a string"),
-        ({"conn_type": "maton", "password": "x" * 20, "extra": {"verify_tls": "maybe"}}, "verify_tls"),
+        ({"conn_type": "mailgun", "password": OTHER_KEY, "extra": {"region": "asia"}}, "region must be"),
+        ({"conn_type": "maton", "password": OTHER_KEY, "extra": {"timeout": "soon"}}, "timeout must be"),
+        ({"conn_type": "maton", "password": OTHER_KEY, "extra": {"max_requests_per_second": -1}}, "positive"),
+        ({"conn_type": "maton", "password": OTHER_KEY, "extra": {"default_domain": 5}}, "must be a string"),
+        ({"conn_type": "maton", "password": OTHER_KEY, "extra": {"verify_tls": "maybe"}}, "verify_tls"),
     ],
 )
 def test_bad_connections_fail_clearly(monkeypatch: pytest.MonkeyPatch, fields: dict, message: str) -> None:
@@ -114,17 +115,17 @@ def test_bad_connections_fail_clearly(monkeypatch: pytest.MonkeyPatch, fields: d
 
 def test_malformed_extra_json_is_an_error() -> None:
     with pytest.raises(MailgunConfigError, match="not valid JSON"):
-        config_from_connection("maton", host=None, password="x" * 20, extra="{oops", conn_id="c")
+        config_from_connection("maton", host=None, password=OTHER_KEY, extra="{oops", conn_id="c")
 
 
 def test_disabling_tls_verification_warns(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     config = config_from_connection(
-        "maton", host="https://gw.private", password="x" * 20, extra={"verify_tls": False}, conn_id="c"
+        "maton", host="https://gw.private", password=OTHER_KEY, extra={"verify_tls": False}, conn_id="c"
     )
     assert config.verify_tls is False
     assert "verification is OFF" in caplog.text
-    assert config_from_connection("maton", host=None, password="x" * 20, extra={}).verify_tls is True
+    assert config_from_connection("maton", host=None, password=OTHER_KEY, extra={}).verify_tls is True
 
 
 def test_test_connection_reports_success_and_failure(
