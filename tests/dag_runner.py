@@ -24,6 +24,21 @@ def run_dag(dag: Any, **test_kwargs: Any) -> Any:
     return dag.test(**test_kwargs)
 
 
+def dag_bag(folder: str) -> Any:
+    """A DagBag of ``folder`` (its class moved between Airflow 3.0 and 3.1)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag(dag_folder=folder, include_examples=False) if _takes_examples(DagBag) else DagBag(folder)
+
+
+def _takes_examples(cls: Any) -> bool:
+    import inspect
+
+    return "include_examples" in inspect.signature(cls.__init__).parameters
+
+
 def task_states(dag_run: Any) -> dict[str, str]:
     """``{task_id (or task_id[map_index]): state}`` of a finished run."""
     states = {}

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_mailgun.testing import MailgunEmulator
-from tests.dag_runner import run_dag, task_states, xcom_result
+from tests.dag_runner import dag_bag, run_dag, task_states, xcom_result
 
+AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
 MEMBERS_CSV = EXAMPLES / "data" / "newsletter_members.csv"
 DAG_IDS = {
@@ -23,16 +25,11 @@ DAG_IDS = {
 
 
 def _dag(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
-    return bag.get_dag(dag_id)
+    return dag_bag(str(EXAMPLES)).get_dag(dag_id)
 
 
 def test_every_example_dag_loads_without_import_errors() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(EXAMPLES))
+    bag = dag_bag(str(EXAMPLES))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) >= DAG_IDS
 
@@ -98,7 +95,9 @@ def test_etl_notifications_alert_on_failure(
     (alert,) = mailgun_emulator.messages()
     assert "FAILED" in alert["subject"]
     assert "load" in alert["subject"]
-    assert "warehouse rejected the load" in alert["text"]
+    assert "Task: load" in alert["text"]
+    if AIRFLOW_VERSION >= (3, 1):  # Airflow 3.0's dag.test() passes no exception to callbacks
+        assert "warehouse rejected the load" in alert["text"]
 
 
 def test_transactional_sends_template_and_attachment(
