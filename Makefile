@@ -8,7 +8,7 @@ PIP_EXTRA ?=
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test test-oldest lint typecheck pytest bench clean
+.PHONY: demo test test-oldest lint typecheck pytest bench reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-oldest:
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The reliability suite alone; its reports are printed and kept in test-artifacts/reliability/.
+reliability: $(STAMP)
+	$(BIN)/pytest tests/reliability -q
+	@cat test-artifacts/reliability/*.txt
 
 clean:
 	rm -rf .venv .venv-oldest .demo build *.egg-info

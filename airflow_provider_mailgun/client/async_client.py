@@ -33,7 +33,7 @@ from airflow_provider_mailgun.client.retrying import (
     Safety,
     should_retry,
 )
-from airflow_provider_mailgun.client.transport import USER_AGENT, TransportStats
+from airflow_provider_mailgun.client.transport import USER_AGENT, TransportStats, certificate_rejected
 from airflow_provider_mailgun.client.urls import resolve_url, segment
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,9 @@ class AsyncTransport:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self.stats.add("not_sent_failures")
+            rejected = certificate_rejected(exc, "GET", path, f"{type(exc).__name__}: {exc}")
+            if rejected is not None:
+                raise rejected from None
             raise RequestNotSentError(
                 f"GET {path} could not reach the server: {type(exc).__name__}"
             ) from None

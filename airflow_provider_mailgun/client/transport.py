@@ -26,7 +26,12 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from airflow_provider_mailgun import __version__
 from airflow_provider_mailgun.client.config import ClientConfig
-from airflow_provider_mailgun.client.errors import AmbiguousRequestError, MailgunError, UnsafeURLError
+from airflow_provider_mailgun.client.errors import (
+    AmbiguousRequestError,
+    MailgunConnectionError,
+    MailgunError,
+    UnsafeURLError,
+)
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
 from airflow_provider_mailgun.client.responses import error_for, parse_success
 from airflow_provider_mailgun.client.retrying import (
@@ -177,6 +182,9 @@ class Transport:
                 auth=self._auth,
                 timeout=self.config.timeout,
                 allow_redirects=False,
+                # Per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's
+                # verify=False, which would silently ignore an explicit verify_tls=false.
+                verify=None if self.config.verify_tls else False,
             )
         except requests.RequestException as exc:
             raise _connection_failure(exc, call.method, path, call.safety, self.stats) from None
@@ -227,6 +235,10 @@ def _connection_failure(
 ) -> MailgunError:
     """Classify a transport failure: provably not sent, or possibly sent (ambiguous for a send)."""
     reason = _short_reason(exc)
+    rejected = certificate_rejected(exc, method, path, reason)
+    if rejected is not None:
+        stats.add("not_sent_failures")
+        return rejected
     if _failed_before_sending(exc):
         stats.add("not_sent_failures")
         return RequestNotSentError(f"{method} {path} could not reach the server: {reason}")
@@ -234,6 +246,33 @@ def _connection_failure(
     if safety is Safety.SEND:
         return AmbiguousRequestError(method, path, reason)
     return RequestMaybeSentError(f"{method} {path} failed after it was sent: {reason}")
+
+
+def certificate_rejected(exc: BaseException, method: str, path: str, reason: str) -> MailgunError | None:
+    """The error for a TLS handshake that failed on the server's certificate, else ``None``.
+
+    The request never left (TLS sends it only after the handshake), and retrying cannot fix a
+    certificate: the error is final, and a send that fails this way is not ambiguous.
+    """
+    import ssl
+
+    seen: set[int] = set()
+    pending: list[Any] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return MailgunConnectionError(
+                f"{method} {path}: the server's TLS certificate was rejected ({reason}); nothing was sent. "
+                "Use a trusted certificate (REQUESTS_CA_BUNDLE/SSL_CERT_FILE for a private CA); set the "
+                "connection extra verify_tls=false only for a private gateway you trust."
+            )
+        pending.extend(
+            [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+        )
+    return None
 
 
 def _failed_before_sending(exc: requests.RequestException) -> bool:

@@ -56,6 +56,7 @@ def config_for(conn_id: str, conn: ConnectionLike | None) -> ClientConfig:
         if conn_id == MATON_DEFAULT_CONN_ID and env_key:
             log.info("Connection %r not defined; using %s.", conn_id, MATON_KEY_ENV)
             return ClientConfig.for_maton(env_key)
+        _explain_unreadable_env_connection(conn_id)
         raise MailgunConfigError(
             f"Connection {conn_id!r} is not defined. Create a 'maton' or 'mailgun' connection with "
             f"that id (or set {MATON_KEY_ENV} to use {MATON_DEFAULT_CONN_ID})."
@@ -68,6 +69,28 @@ def config_for(conn_id: str, conn: ConnectionLike | None) -> ClientConfig:
         schema=conn.schema,
         port=conn.port,
         conn_id=conn_id,
+    )
+
+
+def _explain_unreadable_env_connection(conn_id: str) -> None:
+    """Raise what is wrong with an ``AIRFLOW_CONN_<ID>`` variable that Airflow could not read.
+
+    Airflow 3.0 reports a connection whose JSON it cannot load as "not defined", which sends the
+    user looking in the wrong place; the usual culprit is an ``extra`` that is not a JSON object.
+    """
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    raw = os.environ.get(variable)
+    if raw is None:
+        return
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        parse_extra(value.get("extra"), conn_id)  # names the problem when it is the extra
+    raise MailgunConfigError(
+        f"Connection {conn_id!r} is set in {variable}, but Airflow could not read it: check its JSON "
+        "(or URI) and that 'extra' is a JSON object."
     )
 
 

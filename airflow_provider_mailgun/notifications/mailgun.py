@@ -145,7 +145,14 @@ class MailgunNotifier(BaseNotifier):
         """Render every templated field in place (on the copy ``__call__`` makes)."""
         if jinja_env is None:
             jinja_env = self.get_template_env(dag=_sdk_dag(context))
-        self._do_render_template_fields(self, self.template_fields, context, jinja_env, set())
+        # Not the base's _do_render_template_fields: on Airflow 3.0 it keeps a field whose template
+        # renders to "" unrendered, e.g. a domain "{{ params.domain or '' }}" meant to fall back to
+        # the connection's default_domain, and the alert then goes nowhere.
+        seen: set[int] = set()
+        for name in self.template_fields:
+            value = getattr(self, name)
+            if value:
+                setattr(self, name, self.render_template(value, context, jinja_env, seen))
 
     def _render(self, template: Any, context: Any, dag: Any = None) -> Any:
         return super(BaseNotifier, self)._render(template, context, dag or _sdk_dag(context))

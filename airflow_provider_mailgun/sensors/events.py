@@ -168,7 +168,14 @@ class MailgunDeliverySensor(BaseSensorOperator):
         """Resume after the trigger: the same result, or the same error, as poke mode."""
         status = event.get("status")
         if status == "error":
-            raise MailgunDeliveryError(f"Waiting for Mailgun delivery failed: {event.get('message')}")
+            message = f"Waiting for Mailgun delivery failed: {event.get('message')}"
+            if event.get("retryable"):
+                # An outage that outlasted the client's retries: as in poke mode, the task's own
+                # retries get their chance (MailgunDeliveryError would fail it for good).
+                from airflow_provider_mailgun.client.errors import MailgunError
+
+                raise MailgunError(message)
+            raise MailgunDeliveryError(message)
         return self._finish(str(status), dict(event.get("result") or {}), str(event.get("message") or ""))
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MAILGUN_KEY,
     DEFAULT_MATON_CONNECTION,
     DEFAULT_MATON_KEY,
+    DEFAULT_WEBHOOK_SIGNING_KEY,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_MAILGUN_KEY",
     "DEFAULT_MATON_CONNECTION",
     "DEFAULT_MATON_KEY",
+    "DEFAULT_WEBHOOK_SIGNING_KEY",
     "MailgunEmulator",
 ]
 

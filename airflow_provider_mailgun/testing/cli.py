@@ -20,6 +20,7 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MAILGUN_KEY,
     DEFAULT_MATON_CONNECTION,
     DEFAULT_MATON_KEY,
+    DEFAULT_WEBHOOK_SIGNING_KEY,
 )
 
 
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--upload-delay", type=float, default=0.0, help="delay of background member uploads")
     parser.add_argument("--seed", type=int, default=0, help="random seed (ids, faults)")
+    parser.add_argument(
+        "--webhook-signing-key",
+        default=DEFAULT_WEBHOOK_SIGNING_KEY,
+        help="key that signs webhook posts to registered URLs (HMAC-SHA256)",
+    )
     return parser
 
 
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         tempfail_retry=args.tempfail_retry,
         upload_delay=args.upload_delay,
+        webhook_signing_key=args.webhook_signing_key,
     )
     sock = bind_socket(args.host, args.port)
     direct, gateway, ctrl = base_urls(args.host, sock.getsockname()[1])
@@ -80,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     # that was installed before it; a no-op handler there turns that into a clean exit code 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _ignore)
-    make_server(create_app(EmulatorState(config))).run(sockets=[sock])
+    state = EmulatorState(config)
+    state.webhooks.storage_base = direct
+    state.webhooks.start()
+    try:
+        make_server(create_app(state)).run(sockets=[sock])
+    finally:
+        state.webhooks.stop()
     return 0
 
 

@@ -12,6 +12,8 @@ DEFAULT_DOMAIN = "mg.example.com"
 DEFAULT_MAILGUN_KEY = "key-emulator-mailgun-0123456789abcdef"
 DEFAULT_MATON_KEY = "maton-emulator-key-0123456789abcdef"
 DEFAULT_MATON_CONNECTION = "8d9e5c3a-4b1f-4c2d-9e6a-000000000001"
+#: Key the emulator signs webhook posts with (Mailgun's "HTTP webhook signing key").
+DEFAULT_WEBHOOK_SIGNING_KEY = "key-emulator-webhook-signing-0123456789abcdef"
 
 #: Host the Maton gateway forwards to; paging URLs returned through the gateway point here.
 MAILGUN_US_BASE = "https://api.mailgun.net"

@@ -94,7 +94,7 @@ STATUS: dict[int, tuple[int, str, str, str | None, str | None]] = {
 class DomainEvents:
     """One domain's events as parallel columns plus position indexes."""
 
-    __slots__ = ("by_batch", "by_event", "by_recipient", "copy", "kind", "ts")
+    __slots__ = ("by_batch", "by_event", "by_recipient", "copy", "hidden", "kind", "ts")
 
     def __init__(self) -> None:
         self.ts = array("d")
@@ -103,6 +103,8 @@ class DomainEvents:
         self.by_event: dict[str, array[int]] = {}
         self.by_recipient: dict[str, array[int]] = {}
         self.by_batch: dict[int, array[int]] = {}
+        # Positions indexed late (fault injection): not shown by the events API until released.
+        self.hidden: dict[int, float] = {}
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -184,6 +186,7 @@ class EventStore:
         self.messages = messages
         self.domains: dict[str, DomainEvents] = {}
         self.pending: list[tuple[float, int, str, int, int]] = []
+        self.late: list[tuple[float, str, int]] = []
         self.count = 0
         self.on_release: ReleaseHook | None = None
         self._seq = 0
@@ -215,6 +218,18 @@ class EventStore:
             self.add(domain, ts, kind, copy, recipient.lower(), batch.seq)
             if self.on_release is not None:
                 self.on_release(domain, kind, copy, ts)
+
+    def hide(self, domain: str, pos: int, until: float) -> None:
+        """Index the event at ``pos`` late: the events API skips it until ``until``, then shows it
+        where it always was, behind any paging link handed out meanwhile."""
+        self.log(domain).hidden[pos] = until
+        heapq.heappush(self.late, (until, domain, pos))
+
+    def reveal(self, now: float) -> None:
+        """Show the late events whose time has come."""
+        while self.late and self.late[0][0] <= now:
+            _until, domain, pos = heapq.heappop(self.late)
+            self.domains[domain].hidden.pop(pos, None)
 
     def event_id(self, domain: str, pos: int) -> str:
         digest = hashlib.blake2b(f"{domain}:{pos}".encode(), digest_size=16, key=self._id_key).digest()

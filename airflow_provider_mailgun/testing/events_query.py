@@ -133,6 +133,8 @@ def select_page(store: EventStore, domain: str, query: EventQuery, kind: str, pi
         hi = bisect_right(ts, query.begin) if query.begin is not None else n
         lo = bisect_left(ts, query.end) if query.end is not None else 0
     candidates, check = _plan(store, log, query.filters)
+    if log.hidden:
+        check = _visible_only(log.hidden, check)
     walker = _Walker(candidates, check, query.limit)
     asc = query.ascending
     boundary = {
@@ -152,6 +154,14 @@ def select_page(store: EventStore, domain: str, query: EventQuery, kind: str, pi
         next_pivot = items[-1] if items else boundary
         prev_pivot = items[0] + 1 if items else boundary
     return Page(items, next_pivot, prev_pivot)
+
+
+def _visible_only(hidden: dict[int, float], check: Callable[[int], bool] | None) -> Callable[[int], bool]:
+    """``check`` that also skips events indexed late and not yet shown."""
+    if check is None:
+        return lambda pos: pos not in hidden
+    inner = check
+    return lambda pos: pos not in hidden and inner(pos)
 
 
 class _Walker:

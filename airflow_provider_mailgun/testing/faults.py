@@ -9,9 +9,12 @@ A fault spec is a JSON object (constructor ``faults=``, ``emu.set_faults``, CLI 
       "reset_rate": 0.05,                # TCP connection reset before the request is processed
       "slow_rate": 0.05, "slow_seconds": 0.5,
       "drop_after_store": [2],           # the 2nd matching send is stored, then its connection dropped
+      "send_error_at": {"3": 503},       # the 3rd matching send gets a 503 and is not stored
       "error_at": {"1": 503},            # deterministic: the 1st matching request gets a 503
       "reset_at": [3], "slow_at": [4],   # deterministic resets / slow replies (1-based)
       "null_items_past_end": true,       # suppression page past the end has "items": null
+      "late_event_rate": 0.1,            # a tenth of send outcomes are indexed late: hidden from the
+      "late_event_seconds": 2.0,         #   events API for 2 s, then shown at their original time
       "retry_after": 1,                  # seconds announced by injected 429/420
       "path": "/messages",               # only requests whose Mailgun path contains this
       "methods": ["POST"],               # only these methods
@@ -38,10 +41,13 @@ _KEYS = {
     "slow_rate",
     "slow_seconds",
     "drop_after_store",
+    "send_error_at",
     "error_at",
     "reset_at",
     "slow_at",
     "null_items_past_end",
+    "late_event_rate",
+    "late_event_seconds",
     "retry_after",
     "path",
     "methods",
@@ -59,10 +65,13 @@ class FaultSpec:
     slow_rate: float = 0.0
     slow_seconds: float = 0.5
     drop_after_store: tuple[int, ...] = ()
+    send_error_at: dict[int, int] = field(default_factory=dict)
     error_at: dict[int, int] = field(default_factory=dict)
     reset_at: tuple[int, ...] = ()
     slow_at: tuple[int, ...] = ()
     null_items_past_end: bool = False
+    late_event_rate: float = 0.0
+    late_event_seconds: float = 2.0
     retry_after: float = 1.0
     path: str | None = None
     methods: tuple[str, ...] | None = None
@@ -87,10 +96,13 @@ class FaultSpec:
                 slow_rate=_rate(data.get("slow_rate", 0.0)),
                 slow_seconds=float(data.get("slow_seconds", 0.5)),
                 drop_after_store=tuple(int(n) for n in data.get("drop_after_store", ())),
+                send_error_at={int(k): int(v) for k, v in dict(data.get("send_error_at", {})).items()},
                 error_at={int(k): int(v) for k, v in dict(data.get("error_at", {})).items()},
                 reset_at=tuple(int(n) for n in data.get("reset_at", ())),
                 slow_at=tuple(int(n) for n in data.get("slow_at", ())),
                 null_items_past_end=bool(data.get("null_items_past_end", False)),
+                late_event_rate=_rate(data.get("late_event_rate", 0.0)),
+                late_event_seconds=float(data.get("late_event_seconds", 2.0)),
                 retry_after=float(data.get("retry_after", 1.0)),
                 path=str(data["path"]) if data.get("path") else None,
                 methods=tuple(m.upper() for m in data["methods"]) if data.get("methods") else None,
@@ -105,6 +117,7 @@ class FaultSpec:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["error_at"] = {str(k): v for k, v in self.error_at.items()}
+        out["send_error_at"] = {str(k): v for k, v in self.send_error_at.items()}
         return out
 
 
@@ -134,8 +147,17 @@ class FaultInjector:
     def __init__(self, spec: FaultSpec, seed: int) -> None:
         self.spec = spec
         self._rng = random.Random(seed)
+        # Its own generator: late indexing must not change which requests get faults.
+        self._late_rng = random.Random(seed + 1)
         self.matched = 0
         self.sends_matched = 0
+
+    def late_delay(self) -> float | None:
+        """Seconds one new event stays hidden from the events API, or None (indexed at once)."""
+        rate = self.spec.late_event_rate
+        if rate and self._late_rng.random() < rate:
+            return self.spec.late_event_seconds
+        return None
 
     def matches(self, method: str, path: str, entrance: str) -> bool:
         spec = self.spec
@@ -155,6 +177,8 @@ class FaultInjector:
             self.sends_matched += 1
             if self.sends_matched in spec.drop_after_store:
                 return Decision("drop_after_store")
+            if self.sends_matched in spec.send_error_at:
+                return Decision("error", spec.send_error_at[self.sends_matched])
         if n in spec.reset_at:
             return Decision("reset")
         if n in spec.error_at:

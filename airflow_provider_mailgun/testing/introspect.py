@@ -92,7 +92,7 @@ def events(
         state.tick()
         for _ts, name, pos in _positions(state, domain, recipient.lower() if recipient else None):
             log = state.events.domains[name]
-            if wanted is not None and KIND_NAMES[log.kind[pos]] not in wanted:
+            if pos in log.hidden or (wanted is not None and KIND_NAMES[log.kind[pos]] not in wanted):
                 continue
             item = state.events.render(name, pos, storage_base)
             item["domain"] = name

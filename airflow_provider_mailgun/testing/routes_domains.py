@@ -208,6 +208,7 @@ def routes(state: EmulatorState) -> list[Route]:
             if hook_id in dom.webhooks:
                 return message_response(f"Webhook {hook_id} already exists")
             dom.webhooks[hook_id] = urls
+            state.webhooks.follow(name)
         return json_response({"message": "Webhook has been created", "webhook": {"urls": urls}})
 
     async def one_webhook(request: Request) -> Response:
@@ -231,6 +232,7 @@ def routes(state: EmulatorState) -> list[Route]:
             if error is not None:
                 return error
             dom.webhooks[hook_id] = new_urls
+            state.webhooks.follow(name)
         return json_response({"message": "Webhook has been updated", "webhook": {"urls": new_urls}})
 
     return [

@@ -308,7 +308,9 @@ def store_batch(state: EmulatorState, dom: DomainState, batch: Batch) -> None:
     emitted = n
     delay, retry = state.delivery_delay, state.config.tempfail_retry
     if delay <= 0:
+        first = len(log)
         log.append_many(now, seq, base, keys, range(n), kinds)
+        state.index_some_late(dom.name, first, n, now)
         emitted += n
         complained = [local for local, kind in follows if kind == COMPLAINED]
         log.append_many(now, seq, base, keys, complained, [COMPLAINED] * len(complained))
@@ -328,6 +330,7 @@ def store_batch(state: EmulatorState, dom: DomainState, batch: Batch) -> None:
             state.events.schedule(dom.name, now + delay, kind, base + local)
     state.events.count += emitted
     state.counters["sends"] += 1
+    state.webhooks.poke()
 
 
 def _outcomes(

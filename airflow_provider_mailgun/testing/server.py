@@ -32,12 +32,14 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MAILGUN_KEY,
     DEFAULT_MATON_CONNECTION,
     DEFAULT_MATON_KEY,
+    DEFAULT_WEBHOOK_SIGNING_KEY,
     GATEWAY_PREFIX,
 )
 from airflow_provider_mailgun.testing.faults import FaultSpec
 from airflow_provider_mailgun.testing.lists import MailingList, make_member
 from airflow_provider_mailgun.testing.state import SUPPRESSION_KINDS, EmulatorConfig, EmulatorState
 from airflow_provider_mailgun.testing.suppressions import make_record, merge_unsubscribe
+from airflow_provider_mailgun.testing.webhooks import DEFAULT_RETRY_DELAYS
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -93,6 +95,8 @@ class MailgunEmulator:
         tag_limit: int = 10,
         tempfail_retry: float = 2.0,
         upload_delay: float = 0.0,
+        webhook_signing_key: str = DEFAULT_WEBHOOK_SIGNING_KEY,
+        webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self.config = EmulatorConfig(
             mailgun_keys=tuple(mailgun_keys),
@@ -106,6 +110,8 @@ class MailgunEmulator:
             tag_limit=tag_limit,
             tempfail_retry=tempfail_retry,
             upload_delay=upload_delay,
+            webhook_signing_key=webhook_signing_key,
+            webhook_retry_delays=tuple(webhook_retry_delays),
         )
         self.state = EmulatorState(self.config)
         self.host = host
@@ -131,11 +137,14 @@ class MailgunEmulator:
                 raise RuntimeError("the Mailgun emulator failed to start")
             time.sleep(0.01)
         self._server, self._thread = server, thread
+        self.state.webhooks.storage_base = self.url
+        self.state.webhooks.start()
         return self
 
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
+        self.state.webhooks.stop()
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._server = self._thread = None
@@ -180,6 +189,11 @@ class MailgunEmulator:
     def maton_connection(self) -> str:
         return self.config.maton_connections[0]
 
+    @property
+    def webhook_signing_key(self) -> str:
+        """The key webhook posts are signed with (see :mod:`.webhooks`)."""
+        return self.config.webhook_signing_key
+
     # ------------------------------------------------------------ read-outs
     def messages(
         self, recipient: str | None = None, domain: str | None = None, *, newest_first: bool = False
@@ -199,6 +213,11 @@ class MailgunEmulator:
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats()
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        """Webhook posts made so far: url, webhook, event, event_id, attempt, status (0: no reply), time."""
+        with self.state.lock:
+            return [dict(entry) for entry in self.state.webhooks.deliveries]
 
     # -------------------------------------------------------------- control
     def reset(self) -> None:

@@ -29,6 +29,7 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MAILGUN_KEY,
     DEFAULT_MATON_CONNECTION,
     DEFAULT_MATON_KEY,
+    DEFAULT_WEBHOOK_SIGNING_KEY,
 )
 from airflow_provider_mailgun.testing.events import COMPLAINED, FAIL_BOUNCE, EventStore
 from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec, RateLimiter
@@ -37,6 +38,7 @@ from airflow_provider_mailgun.testing.messages import MessageStore
 from airflow_provider_mailgun.testing.paging import SortedTable
 from airflow_provider_mailgun.testing.templates import Template
 from airflow_provider_mailgun.testing.util import rfc2822
+from airflow_provider_mailgun.testing.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
 
 SUPPRESSION_KINDS = ("bounces", "unsubscribes", "complaints", "whitelists")
 REQUEST_LOG_SIZE = 50_000
@@ -58,6 +60,8 @@ class EmulatorConfig:
     tag_limit: int = 10
     tempfail_retry: float = 2.0
     upload_delay: float = 0.0
+    webhook_signing_key: str = DEFAULT_WEBHOOK_SIGNING_KEY
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
 
 
 @dataclass
@@ -125,6 +129,7 @@ class EmulatorState:
         self._message_seq = 0  # never reset, so message ids stay unique for the server's life
         self._generation = 0
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.webhooks = WebhookDispatcher(self, config.webhook_signing_key, config.webhook_retry_delays)
         self.reset()
 
     # ----------------------------------------------------------------- lifecycle
@@ -133,6 +138,7 @@ class EmulatorState:
         with self.lock:
             cfg = self.config
             self._generation += 1
+            self.webhooks.reset()
             self._offset = 0.0
             self._last_now = 0.0
             self.delivery_delay = cfg.delivery_delay
@@ -179,8 +185,21 @@ class EmulatorState:
         now = self.now()
         if self.events.pending and self.events.pending[0][0] <= now:
             self.events.release(now)
+        if self.events.late and self.events.late[0][0] <= now:
+            self.events.reveal(now)
         while self.timers and self.timers[0][0] <= now:
             heapq.heappop(self.timers)[2]()
+
+    def index_some_late(self, domain: str, first: int, count: int, now: float) -> None:
+        """The ``late_event_rate`` fault: hide some new events from the events API for a while."""
+        injector = self.faults
+        if injector is None or not injector.spec.late_event_rate:
+            return
+        for pos in range(first, first + count):
+            wait = injector.late_delay()
+            if wait is not None:
+                self.events.hide(domain, pos, now + wait)
+                self.fault_counts["late_event"] += 1
 
     def schedule(self, delay: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` (under the lock) once the event clock passes ``now + delay``."""

@@ -28,7 +28,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 # import there would block the event loop shared by every trigger.
 from airflow_provider_mailgun._compat import AirflowNotFoundException
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.errors import MailgunError
+from airflow_provider_mailgun.client.errors import (
+    MailgunConnectionError,
+    MailgunError,
+    MailgunRateLimitError,
+    MailgunServerError,
+)
 from airflow_provider_mailgun.hooks.connection_config import config_for
 from airflow_provider_mailgun.sensors.delivery_state import DeliveryGoal
 from airflow_provider_mailgun.sensors.event_polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
@@ -131,7 +136,9 @@ class MailgunDeliveryTrigger(BaseTrigger):
                 try:
                     decision = await wait.acheck(client.events, now=time.time())
                 except MailgunError as err:
-                    yield _event({"status": "error", "message": str(err), "result": None})
+                    yield _event(
+                        {"status": "error", "message": str(err), "result": None, "retryable": _passing(err)}
+                    )
                     return
                 requests = self.prior_requests + client.transport.stats.snapshot().get("attempts", 0)
                 if decision.done:
@@ -161,6 +168,11 @@ class MailgunDeliveryTrigger(BaseTrigger):
         except AirflowNotFoundException:
             conn = None
         return config_for(self.mailgun_conn_id, conn)
+
+
+def _passing(err: MailgunError) -> bool:
+    """An outage or rate limit that outlasted the client's retries: a later try may well succeed."""
+    return isinstance(err, MailgunConnectionError | MailgunServerError | MailgunRateLimitError)
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
