@@ -167,7 +167,9 @@ def _git_commit() -> str:
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    # The results this run writes do not make the code it measured dirty.
+    status = ["git", "status", "--porcelain", "--", ".", ":!benchmarks/results"]
+    dirty = subprocess.run(status, cwd=ROOT, capture_output=True, text=True).stdout
     return out.stdout.strip() + ("+dirty" if dirty.strip() else "")
 
 
