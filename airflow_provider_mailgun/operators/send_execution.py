@@ -90,6 +90,8 @@ class PlanSender:
             state = record.get("s") if record else None
             if state == ACCEPTED:
                 self._accepted(batch, str(record["id"]))  # type: ignore[index]
+                # Reconciled by an earlier try: count it, so the result covers every try.
+                self.outcome.reconciled += int(bool(record.get("r")))  # type: ignore[union-attr]
             elif state == SKIPPED:
                 self.outcome.skipped_ambiguous.append(batch.index)
             elif state in UNSETTLED:
@@ -119,7 +121,7 @@ class PlanSender:
                 "Batch %d: an earlier try's send was accepted (%s); not resending.", batch.index, message_id
             )
             self.outcome.reconciled += 1
-            self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at)
+            self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at, r=1)
             self._accepted(batch, message_id)
             return False
         if self.on_ambiguous == "skip":
@@ -196,7 +198,7 @@ class PlanSender:
             if message_id:
                 self.log.info("Batch %d: the ambiguous send was accepted (%s).", index, message_id)
                 self.outcome.reconciled += 1
-                self.ledger.mark(batch, ACCEPTED, id=message_id, t=self.clock())
+                self.ledger.mark(batch, ACCEPTED, id=message_id, t=self.clock(), r=1)
                 self._accepted(batch, message_id)
             else:
                 still.append(index)
