@@ -16,6 +16,9 @@ A fault spec is a JSON object (constructor ``faults=``, ``emu.set_faults``, CLI 
       "late_event_rate": 0.1,            # a tenth of send outcomes are indexed late: hidden from the
       "late_event_seconds": 2.0,         #   events API for 2 s, then shown at their original time
       "retry_after": 1,                  # seconds announced by injected 429/420
+      "rate_limit": 10,                  # per-account requests/s (token bucket): 429 with Retry-After
+                                         #   and X-RateLimit-Reset beyond it, on every path (the
+                                         #   filters below do not apply); same as --rate-limit
       "path": "/messages",               # only requests whose Mailgun path contains this
       "methods": ["POST"],               # only these methods
       "entrances": ["direct", "gateway"] # only these entrances (default both API entrances)
@@ -49,6 +52,7 @@ _KEYS = {
     "late_event_rate",
     "late_event_seconds",
     "retry_after",
+    "rate_limit",
     "path",
     "methods",
     "entrances",
@@ -73,6 +77,7 @@ class FaultSpec:
     late_event_rate: float = 0.0
     late_event_seconds: float = 2.0
     retry_after: float = 1.0
+    rate_limit: float | None = None
     path: str | None = None
     methods: tuple[str, ...] | None = None
     entrances: tuple[str, ...] = ("direct", "gateway")
@@ -104,6 +109,7 @@ class FaultSpec:
                 late_event_rate=_rate(data.get("late_event_rate", 0.0)),
                 late_event_seconds=float(data.get("late_event_seconds", 2.0)),
                 retry_after=float(data.get("retry_after", 1.0)),
+                rate_limit=_positive(data.get("rate_limit")),
                 path=str(data["path"]) if data.get("path") else None,
                 methods=tuple(m.upper() for m in data["methods"]) if data.get("methods") else None,
                 entrances=tuple(data.get("entrances", ("direct", "gateway"))),
@@ -119,6 +125,15 @@ class FaultSpec:
         out["error_at"] = {str(k): v for k, v in self.error_at.items()}
         out["send_error_at"] = {str(k): v for k, v in self.send_error_at.items()}
         return out
+
+
+def _positive(value: Any) -> float | None:
+    if value is None:
+        return None
+    rate = float(value)
+    if not rate > 0:
+        raise ValueError(f"rate_limit must be positive, got {rate}")
+    return rate
 
 
 def _rate(value: Any) -> float:

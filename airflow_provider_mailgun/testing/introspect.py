@@ -110,12 +110,21 @@ def set_faults(state: EmulatorState, spec: Mapping[str, Any] | str | FaultSpec |
     parsed = spec if isinstance(spec, FaultSpec) or spec is None else FaultSpec.parse(spec)
     with state.lock:
         state.faults = FaultInjector(parsed, state.config.seed) if parsed is not None else None
+        if parsed is not None and parsed.rate_limit:
+            state.rate_limiter = RateLimiter(parsed.rate_limit)
+            state.rate_limit_from_faults = True
+        elif state.rate_limit_from_faults:
+            # The spec being replaced had installed the limiter: back to the constructor's setting.
+            rate = state.config.rate_limit
+            state.rate_limiter = RateLimiter(rate) if rate else None
+            state.rate_limit_from_faults = False
     return parsed
 
 
 def set_rate_limit(state: EmulatorState, rate: float | None) -> None:
     with state.lock:
         state.rate_limiter = RateLimiter(rate) if rate else None
+        state.rate_limit_from_faults = False
 
 
 def set_delivery_delay(state: EmulatorState, seconds: float) -> None:

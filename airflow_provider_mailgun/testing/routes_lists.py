@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -245,7 +244,7 @@ def routes(state: EmulatorState) -> list[Route]:
                 return json_response({"list": mlist.as_dict(), "message": "Mailing list has been updated"})
             body = {
                 "list": mlist.as_dict(),
-                "task-id": uuid.uuid4().hex,
+                "task-id": state.new_uuid().replace("-", ""),
                 "message": "Mailing list upload started in background",
             }
             if state.config.upload_delay > 0:

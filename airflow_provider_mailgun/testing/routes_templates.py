@@ -40,7 +40,7 @@ def _headers(form: Form) -> dict[str, str] | str:
     return {str(k): str(v) for k, v in value.items()}
 
 
-def _version(form: Form, tag: str, now: float) -> TemplateVersion | str:
+def _version(form: Form, tag: str, now: float, version_id: str) -> TemplateVersion | str:
     headers = _headers(form)
     if isinstance(headers, str):
         return headers
@@ -51,6 +51,7 @@ def _version(form: Form, tag: str, now: float) -> TemplateVersion | str:
         comment=form.get("comment") or "",
         headers=headers,
         created_at=now,
+        id=version_id,
     )
 
 
@@ -102,10 +103,12 @@ def routes(state: EmulatorState) -> list[Route]:
             if len(dom.templates) >= MAX_TEMPLATES:
                 return message_response(f"template limit of {MAX_TEMPLATES} reached")
             now = state.now()
-            template = Template(name, form.get("description") or "", now, form.get("createdBy") or "")
+            template = Template(
+                name, form.get("description") or "", now, form.get("createdBy") or "", id=state.new_uuid()
+            )
             version = None
             if form.get("template"):
-                built = _version(form, form.get("tag") or "initial", now)
+                built = _version(form, form.get("tag") or "initial", now, state.new_uuid())
                 if isinstance(built, str):
                     return message_response(built)
                 version = built
@@ -175,7 +178,7 @@ def routes(state: EmulatorState) -> list[Route]:
                 return message_response(f"version with tag '{tag}' already exists", 409)
             if len(template.versions) >= MAX_VERSIONS:
                 return message_response(f"version limit of {MAX_VERSIONS} reached")
-            built = _version(form, tag, state.now())
+            built = _version(form, tag, state.now(), state.new_uuid())
             if isinstance(built, str):
                 return message_response(built)
             template.add_version(built, is_yes(form.get("active")))

@@ -142,7 +142,12 @@ class EmulatorState:
             self._offset = 0.0
             self._last_now = 0.0
             self.delivery_delay = cfg.delivery_delay
-            self.rate_limiter = RateLimiter(cfg.rate_limit) if cfg.rate_limit else None
+            spec_rate = cfg.faults.rate_limit if cfg.faults is not None else None
+            # A rate limit given as a setting wins over one inside the fault spec.
+            rate = cfg.rate_limit or spec_rate
+            self.rate_limiter = RateLimiter(rate) if rate else None
+            #: True while the limiter is the one a fault spec installed (clearing faults removes it).
+            self.rate_limit_from_faults = not cfg.rate_limit and bool(spec_rate)
             self.faults = FaultInjector(cfg.faults, cfg.seed) if cfg.faults else None
             self.messages = MessageStore()
             self.events = EventStore(self.messages, cfg.seed, self._generation)
@@ -225,6 +230,10 @@ class EmulatorState:
             )
             self.domains[name] = dom
             return dom
+
+    def new_uuid(self) -> str:
+        """A random-looking UUID from the seeded generator (template ids, upload task ids)."""
+        return _uuid4(self._id_rng)
 
     def new_message_id(self, domain: str, ts: float) -> tuple[int, str]:
         self._message_seq += 1

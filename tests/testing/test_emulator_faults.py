@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -157,3 +158,66 @@ def test_gateway_rate_limit_body(emu):
     assert "error" in replies[1].json()
     assert "Retry-After" in replies[1].headers
     assert "X-RateLimit-Reset" in replies[1].headers
+
+
+def test_rate_limit_as_part_of_a_fault_spec(api, emu):
+    """The rate limit is one of the faults: POST /_emulator/faults installs it, DELETE removes it."""
+    assert api.post("/_emulator/faults", json={"rate_limit": 3}).json()["faults"]["rate_limit"] == 3
+    statuses = [api.get("/v3/domains") for _ in range(5)]
+    assert [r.status_code for r in statuses[:3]] == [200] * 3
+    assert statuses[3].status_code == 429
+    assert statuses[3].headers["Retry-After"] == "1"
+    assert "X-RateLimit-Reset" in statuses[3].headers
+    assert api.delete("/_emulator/faults").json() == {"faults": None}
+    assert all(api.get("/v3/domains").status_code == 200 for _ in range(10))
+    assert api.post("/_emulator/faults", json={"rate_limit": 0}).status_code == 400
+    # A limiter set on its own is left alone when faults are cleared.
+    emu.set_rate_limit(2)
+    emu.set_faults({"error_at": {"99": 500}})
+    emu.clear_faults()
+    assert emu.state.rate_limiter is not None
+
+
+@pytest.mark.mailgun_emulator(faults={"rate_limit": 2})
+def test_rate_limit_in_constructor_fault_spec(emu):
+    with requests.Session() as gateway:
+        gateway.headers["Authorization"] = f"Bearer {emu.maton_key}"
+        replies = [gateway.get(f"{emu.gateway_url}/mailgun/v3/domains", timeout=5) for _ in range(3)]
+    assert [r.status_code for r in replies] == [200, 200, 429]
+    assert replies[2].json()["error"].startswith("Rate limit exceeded")
+    emu.clear_faults()
+    assert emu.state.rate_limiter is None
+
+
+def _seeded_run(emu) -> dict[str, object]:
+    """Everything random-looking one short session produces."""
+    with requests.Session() as session:
+        session.auth = ("api", emu.mailgun_key)
+        base = f"{emu.url}/v3/{emu.domain}"
+        sent = session.post(f"{base}/messages", data={**MSG, "to": "bounce@example.com"}, timeout=5).json()
+        template = session.post(f"{base}/templates", data={"name": "t", "template": "x"}, timeout=5).json()
+        session.post(f"{emu.url}/v3/lists", data={"address": "l@mg.example.com"}, timeout=5)
+        members = [f"m{i}@example.com" for i in range(101)]
+        upload = session.post(
+            f"{emu.url}/v3/lists/l@mg.example.com/members.json",
+            data={"members": json.dumps(members)},
+            timeout=5,
+        ).json()
+        statuses = [session.get(f"{emu.url}/v3/domains", timeout=5).status_code for _ in range(20)]
+    return {
+        "message_rand": sent["id"].split(".")[2],
+        "template_ids": (template["template"]["id"], template["template"]["version"]["id"]),
+        "task_id": upload["task-id"],
+        "event_ids": [e["id"] for e in emu.events()],
+        "statuses": statuses,
+    }
+
+
+def test_seed_makes_ids_and_faults_reproducible(mailgun_emulator_factory):
+    spec = {"error_rate": 0.5, "statuses": [500, 503], "path": "/domains"}
+    first = _seeded_run(mailgun_emulator_factory(faults=spec, seed=5))
+    again = _seeded_run(mailgun_emulator_factory(faults=spec, seed=5))
+    other = _seeded_run(mailgun_emulator_factory(faults=spec, seed=6))
+    assert first == again
+    for key in first:
+        assert first[key] != other[key], key
