@@ -8,7 +8,7 @@ path) until a page's ``items`` is empty, missing or null; stop too if a ``next``
         print(page.items, page.next_url)
 
 Skip/limit paging (routes, domains, credentials): advance ``skip`` until ``total_count`` items
-were seen or a page comes back empty.
+were seen or a page comes back empty (or short, when a reply has no ``total_count``).
 """
 
 from __future__ import annotations
@@ -63,12 +63,18 @@ def skip_limit_items(
 ) -> Iterator[dict[str, Any]]:
     """Yield every item of a ``{"total_count", "items"}`` listing, ``limit`` per request."""
     skip = 0
+    previous: list[Any] | None = None
     while True:
         query = {**(params or {}), "skip": skip, "limit": limit}
         body = request("GET", path, params=query) or {}
-        items = body.get("items") or []
+        items = list(body.get("items") or [])
+        if items == previous:
+            return  # the server ignores ``skip``: the same page again would loop forever
         yield from items
         skip += len(items)
         total = body.get("total_count")
         if not items or (isinstance(total, int) and skip >= total):
             return
+        if not isinstance(total, int) and len(items) < limit:
+            return  # no total to count against: a short page is the last one
+        previous = items

@@ -143,7 +143,10 @@ def error_for(
                 "through the Maton gateway a 500 usually means the Mailgun OAuth connection expired; "
                 "re-authorise it or create a new one at ctrl.maton.ai"
             )
-        return MailgunServerError(status, method, path, message, hint)
+        # A 503 may announce when the service is back (RFC 9110); honour it like a rate limit's hint.
+        return MailgunServerError(
+            status, method, path, message, hint, retry_after=_retry_after_header(headers)
+        )
     if via_maton and status == 400 and "connection" in message.lower():
         return MatonGatewayError(
             status,
@@ -181,6 +184,14 @@ def _not_found_hint(message: str, via_maton: bool) -> str:
             "direct 'mailgun' connection with region 'eu'"
         )
     return "if the domain is in Mailgun's EU region, set the connection's region to 'eu' (or back to 'us')"
+
+
+def _retry_after_header(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The ``Retry-After`` header alone (seconds or HTTP date), or ``None``."""
+    for key, value in headers.items():
+        if key.lower() == "retry-after" and value:
+            return _seconds_or_date(value.strip(), time.time() if now is None else now)
+    return None
 
 
 def _seconds_or_date(value: str, now: float) -> float | None:

@@ -55,7 +55,8 @@ def should_retry(error: BaseException, safety: Safety, max_retry_wait: float) ->
     if safety is not Safety.SAFE:
         return False
     if isinstance(error, MailgunServerError):
-        return error.status in RETRYABLE_STATUSES
+        wait = error.retry_after
+        return error.status in RETRYABLE_STATUSES and (wait is None or wait <= max_retry_wait)
     return isinstance(error, RequestMaybeSentError)
 
 

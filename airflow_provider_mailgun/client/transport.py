@@ -62,6 +62,7 @@ class _Call:
     files: Sequence[FilePart] | None
     json_body: Any
     safety: Safety
+    base: Base = "api"
 
 
 class TransportStats:
@@ -152,7 +153,7 @@ class Transport:
             before_sleep=self._note_retry,
             reraise=True,
         )
-        call = _Call(method, url, params, data, files, json_body, safety)
+        call = _Call(method, url, params, data, files, json_body, safety, base)
         return retrying(self._attempt, call)
 
     def _attempt(self, call: _Call) -> Any:
@@ -162,7 +163,7 @@ class Transport:
             if not (300 <= response.status_code < 400 and location):
                 return self._decode(call.method, call.url, response, call.safety)
             # Follow a redirect only onto the configured host; resolve_url refuses any other.
-            target = resolve_url(self.config, requests.compat.urljoin(call.url, location))
+            target = resolve_url(self.config, requests.compat.urljoin(call.url, location), call.base)
             call = dataclasses.replace(call, url=target, params=None)
         raise UnsafeURLError(f"Too many redirects for {call.method} {urlsplit(call.url).path}.")
 

@@ -14,7 +14,7 @@ refused with :class:`UnsafeURLError` before a byte is sent.
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.errors import MailgunConfigError, UnsafeURLError
@@ -42,11 +42,22 @@ def resolve_url(config: ClientConfig, path_or_url: str, base: Base = "api") -> s
 
 def _is_under(url: str, root: str) -> bool:
     target, base = urlsplit(url), urlsplit(root)
-    same_origin = (target.scheme, target.hostname, target.port) == (base.scheme, base.hostname, base.port)
-    if not same_origin:
+    if _origin_key(target) != _origin_key(base):
         return False
     prefix = base.path.rstrip("/")
     return target.path == prefix or target.path.startswith(prefix + "/")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_key(parts: SplitResult) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the default port made explicit (``https://h`` is ``https://h:443``)."""
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: matches nothing configured
+        return (parts.scheme, parts.hostname, -1)
+    return (parts.scheme, parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme))
 
 
 def _origin(url: str) -> str:

@@ -162,3 +162,36 @@ def test_path_segments_and_message_ids() -> None:
     with pytest.raises(ValueError, match="Empty"):
         segment("  ")
     assert strip_message_id(" <abc@mg.x> ") == "abc@mg.x"
+
+
+@pytest.mark.parametrize(
+    ("pages", "expected_ids"),
+    [
+        # No total_count: a short page is the last one.
+        ([{"items": [{"id": "1"}, {"id": "2"}]}, {"items": [{"id": "3"}]}], ["1", "2", "3"]),
+        # A server that ignores skip answers the same page again: stop instead of looping.
+        ([{"items": [{"id": "1"}, {"id": "2"}]}] * 3, ["1", "2"]),
+    ],
+    ids=["short-page", "skip-ignored"],
+)
+def test_skip_limit_paging_without_total_count_ends(
+    httpserver: HTTPServer, make_client: ClientFactory, pages: list[dict[str, Any]], expected_ids: list[str]
+) -> None:
+    for page in pages:
+        httpserver.expect_ordered_request("/v3/routes").respond_with_json(page)
+    assert [r["id"] for r in make_client().routes.iter(limit=2)] == expected_ids
+    assert len(httpserver.log) == 2
+
+
+def test_default_ports_are_the_same_origin() -> None:
+    direct = ClientConfig.for_mailgun("k" * 20, region="eu")
+    link = "https://api.eu.mailgun.net:443/v3/d/bounces?page=next"
+    assert resolve_url(direct, link) == link
+    with pytest.raises(UnsafeURLError):
+        resolve_url(direct, "https://api.eu.mailgun.net:8443/v3/d/bounces")
+    with pytest.raises(UnsafeURLError):
+        resolve_url(direct, "https://api.eu.mailgun.net:bad/v3/d/bounces")
+    maton = ClientConfig.for_maton("k" * 20)
+    assert resolve_url(maton, "https://api.mailgun.net:443/v3/lists/pages?page=next") == (
+        "https://gateway.maton.ai/mailgun/v3/lists/pages?page=next"
+    )

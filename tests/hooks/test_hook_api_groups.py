@@ -22,8 +22,14 @@ def test_domains_tracking_and_credentials(hook: MailgunHook) -> None:
     hook.domains.create("new.example.com", smtp_password="correct-horse-battery")
     assert "new.example.com" in [d["name"] for d in hook.domains.iter(limit=1)]
     hook.domains.delete("new.example.com")
-    assert hook.tracking.get(hook.domain())
     hook.tracking.update(hook.domain(), "open", active=True)
+    hook.tracking.update(hook.domain(), "click", active="htmlonly")
+    hook.tracking.update(hook.domain(), "unsubscribe", active=False, html_footer="<p>bye</p>")
+    tracking = hook.tracking.get(hook.domain())["tracking"]
+    assert tracking["open"]["active"] is True
+    assert tracking["click"]["active"] == "htmlonly"
+    assert tracking["unsubscribe"]["active"] is False
+    assert tracking["unsubscribe"]["html_footer"] == "<p>bye</p>"
     hook.credentials.create(hook.domain(), "alice", "a-long-password-123")
     assert "alice@" in str(list(hook.credentials.iter(hook.domain())))
     hook.credentials.delete(hook.domain(), "alice")
@@ -79,10 +85,13 @@ def test_lists_and_members(hook: MailgunHook) -> None:
 def test_suppression_tables(hook: MailgunHook, kind: str) -> None:
     table = hook.suppressions(kind)
     table.add(hook.domain(), "one@example.org")
-    if kind != "whitelists":
+    if kind == "whitelists":
+        table.add(hook.domain(), domain="partner.example.org")  # a whole domain, not an address
+        assert table.get(hook.domain(), "partner.example.org")
+    else:
         table.add_many(hook.domain(), [{"address": f"s{i}@example.org"} for i in range(5)])
     assert table.get(hook.domain(), "one@example.org")
-    assert len(list(table.iter(hook.domain()))) == (1 if kind == "whitelists" else 6)
+    assert len(list(table.iter(hook.domain()))) == (2 if kind == "whitelists" else 6)
     table.delete(hook.domain(), "one@example.org")
     table.delete_all(hook.domain())
     assert list(table.iter(hook.domain())) == []

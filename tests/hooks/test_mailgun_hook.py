@@ -87,10 +87,33 @@ def test_maton_api_key_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> 
     config = MailgunHook().config
     assert config.via_maton
     assert config.api_base == "https://gateway.maton.ai/mailgun"
+    assert config.ctrl_base == "https://ctrl.maton.ai"
+    assert config.max_requests_per_second == 10
+    assert config.auth_headers() == {"Authorization": f"Bearer {MATON_KEY}"}
+    from airflow_provider_mailgun._compat import redact
+
+    assert MATON_KEY not in str(redact(f"key {MATON_KEY}"))
+
+
+def test_a_defined_maton_default_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATON_API_KEY", OTHER_KEY)
+    _set_conn(monkeypatch, "maton_default", conn_type="maton", password=MATON_KEY, host="http://127.0.0.1:9")
+    config = MailgunHook().config
+    assert config.api_key == MATON_KEY
+    assert config.api_base == "http://127.0.0.1:9/mailgun"
 
 
 def test_missing_connection_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MATON_API_KEY", raising=False)
+    with pytest.raises(MailgunConfigError, match="'nope' is not defined"):
+        MailgunHook(mailgun_conn_id="nope").config  # noqa: B018
+    monkeypatch.delenv("AIRFLOW_CONN_MATON_DEFAULT", raising=False)
+    with pytest.raises(MailgunConfigError, match=r"'maton_default' is not defined.*MATON_API_KEY"):
+        MailgunHook().config  # noqa: B018
+
+
+def test_environment_key_only_stands_in_for_maton_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATON_API_KEY", MATON_KEY)
     with pytest.raises(MailgunConfigError, match="'nope' is not defined"):
         MailgunHook(mailgun_conn_id="nope").config  # noqa: B018
 

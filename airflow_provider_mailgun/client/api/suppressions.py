@@ -47,8 +47,14 @@ class SuppressionTable(Resource):
     def get(self, domain: str, address: str) -> dict[str, Any]:
         return self._call("GET", self._path(domain, address))
 
-    def add(self, domain: str, address: str | None = None, **fields: Any) -> dict[str, Any]:
-        """Add (or update) one record; whitelists take ``address`` or ``domain=``."""
+    def add(self, domain: str, address: str | None = None, /, **fields: Any) -> dict[str, Any]:
+        """Add (or update) one record; whitelists take ``address`` or ``domain=``.
+
+        ``domain`` and ``address`` are positional-only, so a whitelist's own ``domain=`` field (the
+        domain to allow) reaches Mailgun instead of clashing with the sending domain::
+
+            client.whitelists.add("mg.example.com", domain="partner.example.org")
+        """
         data = form_fields(drop_none(address=address, **fields))
         # Adding an existing record updates it, so an add is safe to retry.
         return self._call("POST", self._path(domain), data=data, safety=Safety.SAFE)
