@@ -14,6 +14,7 @@ unparseable JSON or delivery times, and the 16 KB limit on o:/h:/v:/t: options.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -231,17 +232,32 @@ def _as_items(value: Any) -> list[Any]:
         return []
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("["):
-            try:
-                return _as_items(json.loads(text))
-            except ValueError:
-                pass
+        if text.startswith(("[", "{")):
+            parsed = _structured(text)
+            if parsed is not _UNPARSED and not isinstance(parsed, str):
+                return _as_items(parsed)
         return [part for part in text.replace(";", ",").split(",") if part.strip()]
     if isinstance(value, Mapping):
         return [value]
     if isinstance(value, Iterable):
         return list(value)
     return [value]
+
+
+_UNPARSED = object()
+
+
+def _structured(text: str) -> Any:
+    """JSON, or the Python repr a Jinja template renders a list or dict to (``{{ ti.xcom_pull(...) }}``
+    without ``render_template_as_native_obj``); ``_UNPARSED`` when it is neither."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _UNPARSED
 
 
 def _shown(item: Any) -> str:
@@ -257,8 +273,10 @@ def _json_mapping(value: Any, what: str, problems: list[str]) -> Mapping[str, An
         try:
             value = json.loads(value)
         except ValueError as err:
-            problems.append(f"{what} is not valid JSON ({err})")
-            return {}
+            value = _structured(value.strip())  # a Jinja-rendered dict is its Python repr
+            if value is _UNPARSED:
+                problems.append(f"{what} is not valid JSON ({err})")
+                return {}
     if not isinstance(value, Mapping):
         problems.append(f"{what} must be a JSON object (dict), got {type(value).__name__}")
         return {}
@@ -399,6 +417,10 @@ def _load_file(item: Any, kind: str, problems: list[str]) -> tuple[str, bytes, s
 def _read_mime(path: str, problems: list[str]) -> bytes | None:
     if not os.path.isfile(path):
         problems.append(f"mime_message file {path!r} does not exist")
+        return None
+    size = os.path.getsize(path)
+    if size > MAX_MESSAGE_BYTES:
+        problems.append(f"mime_message file {path!r} is {size} bytes, over Mailgun's 25 MB message limit")
         return None
     with open(path, "rb") as handle:
         return handle.read()

@@ -6,12 +6,12 @@ The rules, in order, for each batch of the plan:
 2. the ledger says ``in_flight`` or ``ambiguous`` (an earlier try sent it, or may have, and got no
    clear answer): look for Mailgun's ``accepted`` event carrying the batch key (``v:airflow-batch``)
    from the recorded send time; found means accepted; not found means, by ``on_ambiguous``:
-   ``reconcile`` resend, ``resend`` resend, ``skip`` leave it, ``fail`` stop;
+   ``reconcile`` resend, ``skip`` leave it, ``fail`` stop; ``resend`` resends without looking;
 3. otherwise send it (marked ``in_flight`` first, then ``accepted``, or ``ambiguous`` when the
    client raises :class:`AmbiguousSendError`).
 
-Batches that became ambiguous in this try are reconciled at the end of it; whatever is still
-unsettled fails the try, and the next try starts at rule 2.
+Batches that became ambiguous in this try are reconciled at the end of it; with ``skip`` one not
+found is left at once, anything else still unsettled fails the try, and the next try starts at rule 2.
 """
 
 from __future__ import annotations
@@ -110,11 +110,6 @@ class PlanSender:
 
     def _settle_earlier(self, batch: Batch, sent_at: float) -> bool:
         """Reconcile a batch an earlier try left unsettled; True when it must be sent (again)."""
-        if self.on_ambiguous == "fail":
-            raise UnsettledSendError(
-                f"Batch {batch.index} may have been sent by an earlier try (on_ambiguous='fail'); "
-                "nothing was resent."
-            )
         message_id = self._find_accepted(batch, sent_at)
         if message_id:
             self.log.info(
@@ -124,10 +119,13 @@ class PlanSender:
             self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at, r=1)
             self._accepted(batch, message_id)
             return False
+        if self.on_ambiguous == "fail":
+            raise UnsettledSendError(
+                f"Batch {batch.index} may have been sent by an earlier try and Mailgun's events do not show "
+                "it accepted (on_ambiguous='fail'); nothing was resent."
+            )
         if self.on_ambiguous == "skip":
-            self.log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index)
-            self.ledger.mark(batch, SKIPPED, t=sent_at)
-            self.outcome.skipped_ambiguous.append(batch.index)
+            self._skip(batch, sent_at)
             return False
         self.log.warning(
             "Batch %d: no accepted event found for the earlier send; sending it again.", batch.index
@@ -200,6 +198,9 @@ class PlanSender:
                 self.outcome.reconciled += 1
                 self.ledger.mark(batch, ACCEPTED, id=message_id, t=self.clock(), r=1)
                 self._accepted(batch, message_id)
+            elif self.on_ambiguous == "skip":
+                # Nothing would be resent on a retry either: settle it now, without failing the try.
+                self._skip(batch, self._sent_at[index])
             else:
                 still.append(index)
         self.outcome.unsettled = still
@@ -208,6 +209,11 @@ class PlanSender:
                 f"{len(still)} batch(es) ({', '.join(map(str, still[:10]))}) may or may not have been "
                 "accepted and were not resent; the next try reconciles them against Mailgun's events."
             )
+
+    def _skip(self, batch: Batch, sent_at: float) -> None:
+        self.log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index)
+        self.ledger.mark(batch, SKIPPED, t=sent_at)
+        self.outcome.skipped_ambiguous.append(batch.index)
 
     def _find_accepted(self, batch: Batch, sent_at: float) -> str | None:
         """The message id of an ``accepted`` event carrying this batch's key, waiting for indexing."""

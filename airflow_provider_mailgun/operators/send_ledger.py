@@ -17,6 +17,7 @@ Records are grouped in chunks of 256 batches per stored key, so one write stays 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,7 @@ SKIPPED = "skipped"
 UNSETTLED = frozenset({IN_FLIGHT, AMBIGUOUS})
 CHUNK = 256
 KEY_PREFIX = "mailgun-send-ledger"
+MAX_VARIABLE_KEY = 250  # Airflow's ID_LEN, the length of the variable key column
 
 
 class LedgerStore(Protocol):
@@ -68,7 +70,11 @@ class VariableStore:
         self._scope = scope
 
     def _name(self, key: str) -> str:
-        return f"{key}__{self._scope}"
+        name = f"{key}__{self._scope}"
+        if len(name) <= MAX_VARIABLE_KEY:
+            return name
+        # Long dag/task ids would overflow Airflow's variable key column: use a digest of the scope.
+        return f"{key}__{hashlib.sha256(self._scope.encode()).hexdigest()[:40]}"
 
     def get(self, key: str) -> Any:
         from airflow.sdk import Variable

@@ -166,3 +166,38 @@ def test_ledger_round_trip_and_conflict() -> None:
         SendLedger(store, changed.fingerprint).load(changed.batches)
     ledger.discard()
     assert store.data == {}
+
+
+def test_jinja_rendered_lists_and_dicts_are_read_as_data() -> None:
+    # "{{ ti.xcom_pull(...) }}" without render_template_as_native_obj renders to the Python repr.
+    people = [{"address": "a@x.org", "name": "A", "variables": {"n": 1}}, {"address": "b@x.org"}]
+    plan = build_plan(
+        _spec(to=str(people), variables=str({"campaign": "spring"}), tags=str(["x", "y"])), SCOPE
+    )
+    fields = plan.batches[0].fields()
+    assert sorted(v for k, v in fields if k == "to") == ["A <a@x.org>", "b@x.org"]
+    assert json.loads(dict(fields)["recipient-variables"]) == {"a@x.org": {"n": "1"}, "b@x.org": {"n": ""}}
+    assert ("v:campaign", "spring") in fields
+    assert [v for k, v in fields if k == "o:tag"] == ["x", "y"]
+    assert [r.address.email for r in build_plan(_spec(to=str(["c@x.org"])), SCOPE).batches[0].recipients] == [
+        "c@x.org"
+    ]
+
+
+def test_oversize_mime_message_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.eml"
+    with big.open("wb") as handle:
+        handle.truncate(26 * 1024 * 1024)
+    with pytest.raises(SendInputError, match=r"mime_message file .* over Mailgun's 25 MB"):
+        build_plan(_spec(to="a@x.org", mime_message=str(big), subject=None, text=None), SCOPE)
+
+
+def test_variable_ledger_names_fit_airflows_key_column() -> None:
+    from airflow_provider_mailgun.operators.send_ledger import MAX_VARIABLE_KEY, VariableStore
+
+    short = VariableStore("dag__run__task__-1")
+    assert short._name("mailgun-send-ledger:0") == "mailgun-send-ledger:0__dag__run__task__-1"
+    long_scope = f"{'d' * 250}__manual__2026-01-01T00:00:00+00:00__{'t' * 250}__3"
+    name = VariableStore(long_scope)._name("mailgun-send-ledger:0")
+    assert len(name) <= MAX_VARIABLE_KEY
+    assert name != VariableStore(long_scope.replace("__3", "__4"))._name("mailgun-send-ledger:0")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import email.message
 import email.utils
+import logging
+import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
+import pytest
 from airflow.sdk import DAG, task
 
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
@@ -308,6 +311,217 @@ def test_templated_string_ending_in_html_is_not_read_as_a_file(
     assert operator.template_ext == ()
     operator.execute(_context("trap"))
     assert mailgun_emulator.messages()[0]["html"] == "see https://example.org/page.html"
+
+
+def test_a_jinja_rendered_xcom_list_of_dicts_is_read_as_recipients(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    # Without render_template_as_native_obj, "{{ ti.xcom_pull(...) }}" renders to the Python repr.
+    with _dag("send_jinja_xcom") as dag:
+
+        @task
+        def audience() -> list[dict[str, Any]]:
+            return _people(3)
+
+        audience() >> MailgunSendMessageOperator(
+            task_id="send",
+            mailgun_conn_id=mailgun_conn_id,
+            from_email=FROM,
+            to="{{ ti.xcom_pull(task_ids='audience') }}",
+            variables="{{ {'campaign': 'spring'} }}",
+            subject="Hello %recipient.first%",
+            text="t",
+        )
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"audience": "success", "send": "success"}
+    copies = {m["recipient"]: m for m in mailgun_emulator.messages()}
+    assert sorted(copies) == [f"user{i:05d}@example.org" for i in range(3)]
+    assert copies["user00001@example.org"]["subject"] == "Hello P1"
+    assert copies["user00001@example.org"]["user_variables"]["campaign"] == "spring"
+
+
+@pytest.mark.parametrize(
+    ("on_ambiguous", "retries", "state", "tries", "requests", "recipients"),
+    [
+        # Not found among the events: left alone at once, no retry needed, the task succeeds.
+        ("skip", 0, "success", 1, 5, 800),
+        # Sent again by the retry, without reading the events.
+        ("resend", 1, "success", 2, 6, 1000),
+        # Not found in either try: the task fails and nothing is resent.
+        ("fail", 1, "failed", 2, 5, 800),
+    ],
+)
+def test_on_ambiguous_modes_for_a_lost_batch(
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    on_ambiguous: str,
+    retries: int,
+    state: str,
+    tries: int,
+    requests: int,
+    recipients: int,
+) -> None:
+    # The 3rd send gets a 500 without being stored: ambiguous for the client, absent from events.
+    mailgun_emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
+    with _dag(f"send_ambiguous_{on_ambiguous}") as dag:
+        MailgunSendMessageOperator(
+            task_id="send",
+            mailgun_conn_id=mailgun_conn_id,
+            from_email=FROM,
+            to=_people(1000),
+            subject="s",
+            text="t",
+            batch_size=200,
+            on_ambiguous=on_ambiguous,
+            reconcile_timeout=0.2,
+            retries=retries,
+            retry_delay=timedelta(0),
+        )
+    dag_run = run_dag(dag)
+    (ti,) = dag_run.get_task_instances()
+    assert task_states(dag_run) == {"send": state}
+    assert ti.try_number == tries
+    assert len(_send_requests(mailgun_emulator)) == requests
+    counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
+    assert len(counts) == recipients
+    assert set(counts.values()) == {1}
+    event_reads = [r for r in mailgun_emulator.requests() if "/events" in r["path"]]
+    assert (event_reads == []) == (on_ambiguous == "resend")
+    if on_ambiguous == "skip":
+        result = xcom_result(dag_run, "send")
+        assert len(result["skipped_ambiguous_batches"]) == 1
+        assert len(result["message_ids"]) == 4
+        assert sum(result["recipients_per_message"].values()) == 800
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, stored: bool
+) -> None:
+    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
+    from airflow_provider_mailgun.operators.send_execution import PlanSender, UnsettledSendError
+    from airflow_provider_mailgun.operators.send_ledger import IN_FLIGHT, MemoryStore, SendLedger
+
+    hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
+    domain = hook.domain()
+    spec = SendSpec(
+        to=[f"u{i}@example.org" for i in range(4)], from_email=FROM, subject="s", text="t", batch_size=2
+    )
+    plan = build_plan(spec, "dag__run__task__-1")
+    store = MemoryStore()
+    earlier = SendLedger(store, plan.fingerprint)
+    earlier.load(plan.batches)
+    # An earlier try marked batch 0 in flight and its worker died: sent or not, nobody knows.
+    earlier.mark(plan.batches[0], IN_FLIGHT, t=time.time())
+    if stored:
+        hook.messages.send(domain, plan.batches[0].fields())
+    before = len(_send_requests(mailgun_emulator))
+    sender = PlanSender(
+        hook,
+        domain,
+        plan,
+        SendLedger(store, plan.fingerprint),
+        max_concurrency=2,
+        on_ambiguous="fail",
+        reconcile_timeout=0.5,
+        log=logging.getLogger(__name__),
+    )
+    try:
+        if stored:
+            outcome = sender.run()
+            assert outcome.reconciled == 1
+            assert sorted(outcome.counts.values()) == [2, 2]
+            assert len(_send_requests(mailgun_emulator)) == before + 1  # batch 1 only
+        else:
+            with pytest.raises(UnsettledSendError, match="on_ambiguous='fail'"):
+                sender.run()
+            assert len(_send_requests(mailgun_emulator)) == before  # nothing resent
+    finally:
+        hook.close()
+    counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
+    assert set(counts.values()) <= {1}
+
+
+class _SendWithoutTaskStateStore(MailgunSendMessageOperator):
+    """The send operator as it runs on Airflow 3.0 to 3.2, which have no ``task_state_store``."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        without = {k: v for k, v in context.items() if k != "task_state_store"}
+        return super().execute(without)  # type: ignore[arg-type]
+
+
+def test_before_airflow_3_3_the_ledger_is_a_variable_removed_on_success(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    from airflow_provider_mailgun.operators.send_ledger import KEY_PREFIX, VariableStore
+
+    written: list[str] = []
+    original = VariableStore.set
+
+    def spy(self: VariableStore, key: str, value: Any) -> None:
+        written.append(self._name(key))
+        original(self, key, value)
+
+    monkeypatch.setattr(VariableStore, "set", spy)
+    # The 3rd send gets a 500 without being stored: the first try fails, Airflow retries it.
+    mailgun_emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
+    with _dag("send_variable_ledger") as dag:
+        _SendWithoutTaskStateStore(
+            task_id="send",
+            mailgun_conn_id=mailgun_conn_id,
+            from_email=FROM,
+            to=_people(1000),
+            subject="s",
+            text="t",
+            batch_size=200,
+            reconcile_timeout=0.2,
+            retries=1,
+            retry_delay=timedelta(0),
+        )
+    dag_run = run_dag(dag)
+    (ti,) = dag_run.get_task_instances()
+    assert task_states(dag_run) == {"send": "success"}
+    assert ti.try_number == 2
+    counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
+    assert len(counts) == 1000
+    assert set(counts.values()) == {1}
+    # The retry read the first try's ledger from the Variable: only the lost batch went out again.
+    assert len(_send_requests(mailgun_emulator)) == 6
+    names = set(written)
+    assert names == {f"{KEY_PREFIX}:0__send_variable_ledger__{dag_run.run_id}__send__-1"}
+    with create_session() as session:
+        left = session.query(Variable).filter(Variable.key.like(f"{KEY_PREFIX}%")).all()
+    assert left == []
+
+
+def test_info_logs_of_a_large_send_show_counts_not_addresses(
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.INFO)
+    result = MailgunSendMessageOperator(
+        task_id="big",
+        mailgun_conn_id=mailgun_conn_id,
+        from_email=FROM,
+        to=[*_people(2500), "broken"],
+        subject="s",
+        text="t",
+        on_invalid="skip",
+    ).execute(_context("big"))
+    assert result["recipients"] == 2500
+    captured = capsys.readouterr()
+    ours = [r.getMessage() for r in caplog.records if "airflow_provider_mailgun.testing" not in r.name]
+    logs = "\n".join(ours) + captured.out + captured.err
+    assert "Sending to 2500 recipient(s)" in logs
+    assert "Batch 3/3 accepted" in logs
+    assert "@example.org" not in logs
+    assert "broken" not in logs
 
 
 def _context(task_id: str) -> Any:
