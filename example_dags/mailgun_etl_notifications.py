@@ -5,8 +5,9 @@ its failure callback (the Airflow 3 replacement for ``email_on_failure``), so a 
 team with the dag, task, run, try, error and a link to the log. When the load succeeds,
 ``report`` sends a short summary. Trigger with ``{"fail_load": true}`` to see the failure email.
 
-Connection and recipients come from DAG params, else the Airflow Variables ``mailgun_conn_id``
-and ``ops_email``, else ``maton_default`` and ``ops@example.org``.
+Connection, domain and recipients come from DAG params, else the Airflow Variables
+``mailgun_conn_id``, ``mailgun_domain`` and ``ops_email``, else ``maton_default``, the
+connection's ``default_domain`` and ``ops@example.org``; mail is sent from ``airflow@<domain>``.
 """
 
 from __future__ import annotations
@@ -58,11 +59,25 @@ with DAG(
 
     loaded = load(transform(extract()))
 
+    @task
+    def sender(params: dict[str, Any] | None = None) -> str:
+        """``Airflow <airflow@<domain>>`` on the domain the report is sent from."""
+        from airflow.sdk import Variable
+
+        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+        params = params or {}
+        conn_id = params.get("mailgun_conn_id") or Variable.get("mailgun_conn_id", default="maton_default")
+        domain = MailgunHook(mailgun_conn_id=conn_id).domain(
+            params.get("domain") or Variable.get("mailgun_domain", default=None)
+        )
+        return f"Airflow <airflow@{domain}>"
+
     report = MailgunSendMessageOperator(
         task_id="report",
         mailgun_conn_id=CONN_ID,
         domain=DOMAIN,
-        from_email="Airflow <airflow@{{ params.domain or var.value.get('mailgun_domain', 'mg.example.com') }}>",
+        from_email=sender(),
         to=OPS,
         subject="[Airflow] {{ dag.dag_id }} loaded {{ ti.xcom_pull(task_ids='load')['rows'] }} rows ({{ ds }})",
         html=(

@@ -8,6 +8,10 @@ on as many workers as the pool allows. ``wait`` is one sensor for the whole camp
 domain's events once, whatever the number of chunks (a sensor per chunk would each read them all),
 and ``total`` reports the figures.
 
+Connection and domain come from DAG params, else the Airflow Variables ``mailgun_conn_id`` and
+``mailgun_domain``, else ``maton_default`` and the connection's ``default_domain``; ``sender``
+builds the From address on that domain. ``recipients`` and ``chunk_size`` are params too.
+
 Keep the rate limit in mind: all chunks share the account's limit (Maton: 10 requests/s), so
 ``max_active_tis_per_dag`` keeps the mapped sends from provoking 429s on top of the client's own
 per-process limiter.
@@ -59,11 +63,25 @@ with DAG(
             for i in range(spec["start"], spec["stop"])
         ]
 
+    @task
+    def sender(params: dict[str, Any] | None = None) -> str:
+        """``Launch <launch@<domain>>`` on the sending domain (params, Variable or the connection's)."""
+        from airflow.sdk import Variable
+
+        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+        params = params or {}
+        conn_id = params.get("mailgun_conn_id") or Variable.get("mailgun_conn_id", default="maton_default")
+        domain = MailgunHook(mailgun_conn_id=conn_id).domain(
+            params.get("domain") or Variable.get("mailgun_domain", default=None)
+        )
+        return f"Launch <launch@{domain}>"
+
     send = MailgunSendMessageOperator.partial(
         task_id="send",
         mailgun_conn_id=CONN_ID,
         domain=DOMAIN,
-        from_email="Launch <launch@{{ params.domain or var.value.get('mailgun_domain', 'mg.example.com') }}>",
+        from_email=sender(),
         subject="%recipient.first%, it is launch day",
         text="Hello %recipient.first%, your early-access code is %recipient.code%.",
         tags=["launch"],

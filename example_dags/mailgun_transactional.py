@@ -38,6 +38,7 @@ with DAG(
 
     @task
     def ensure_template(params: dict[str, Any] | None = None) -> str:
+        """Store the ``invoice`` template once (later runs reuse it)."""
         from airflow.sdk import Variable
 
         from airflow_provider_mailgun.client import MailgunNotFoundError
@@ -58,6 +59,20 @@ with DAG(
         return "invoice"
 
     @task
+    def sender(params: dict[str, Any] | None = None) -> str:
+        """``Billing <billing@<domain>>`` on the sending domain (params, Variable or the connection's)."""
+        from airflow.sdk import Variable
+
+        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+        params = params or {}
+        conn_id = params.get("mailgun_conn_id") or Variable.get("mailgun_conn_id", default="maton_default")
+        domain = MailgunHook(mailgun_conn_id=conn_id).domain(
+            params.get("domain") or Variable.get("mailgun_domain", default=None)
+        )
+        return f"Billing <billing@{domain}>"
+
+    @task
     def render_invoice(run_id: str | None = None) -> str:
         import csv
         import tempfile
@@ -75,7 +90,7 @@ with DAG(
         task_id="send_invoice",
         mailgun_conn_id=CONN_ID,
         domain=DOMAIN,
-        from_email="Billing <billing@{{ params.domain or var.value.get('mailgun_domain', 'mg.example.com') }}>",
+        from_email=sender(),
         to={"address": "{{ params.customer_email }}", "name": "{{ params.customer_name }}"},
         subject="Your invoice 2026-0042",
         template=ensure_template(),

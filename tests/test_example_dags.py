@@ -123,3 +123,115 @@ def test_large_mapped_campaign_reaches_every_recipient_once(
     assert len(copies) == 100_000
     assert set(copies.values()) == {1}
     assert xcom_result(dag_run, "total") == {"chunks": 10, "delivered": 100_000}
+
+
+@pytest.mark.mailgun_emulator(domains=("mg.acme.example.org",))
+@pytest.mark.parametrize(
+    ("dag_id", "conf", "sender"),
+    [
+        ("mailgun_transactional", {}, "billing@mg.acme.example.org"),
+        ("mailgun_etl_notifications", {}, "airflow@mg.acme.example.org"),
+        ("mailgun_large_campaign_mapped", {"recipients": 40, "chunk_size": 20}, "launch@mg.acme.example.org"),
+    ],
+)
+def test_examples_send_from_the_connections_default_domain_when_no_domain_is_given(
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    maton_conn_id: str,
+    dag_id: str,
+    conf: Any,
+    sender: str,
+) -> None:
+    # No domain param or Variable: the sending domain and the sender's domain are both the
+    # connection's default_domain, so a real account never mails from a placeholder domain.
+    dag_run = run_dag(_dag(dag_id), run_conf=conf)
+    assert set(task_states(dag_run).values()) == {"success"}
+    messages = mailgun_emulator.messages()
+    assert messages
+    assert {m["from"].rsplit("<", 1)[-1].rstrip(">") for m in messages} == {sender}
+
+
+# ------------------------------------------------------------------------------ make demo
+# scripts/demo.py with `airflow db migrate` and `airflow dags test` stubbed out: what it promises
+# around them (the environment it prepares, the report, the exit status, stopping the emulator on
+# every path) is checked against a real emulator process in seconds. `make demo` itself runs them.
+
+
+def _demo_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_script", EXAMPLES.parent / "scripts" / "demo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stub_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dag_test: Any) -> tuple[Any, list[Any]]:
+    """The demo module with its Airflow commands replaced; returns it and the emulators it started."""
+    demo = _demo_module()
+    started: list[Any] = []
+    start = demo._start_emulator
+
+    def start_and_keep() -> Any:
+        process, urls = start()
+        started.append(process)
+        return process, urls
+
+    monkeypatch.setattr(demo, "DEMO_DIR", tmp_path / ".demo")
+    monkeypatch.setattr(demo, "_start_emulator", start_and_keep)
+    monkeypatch.setattr(demo, "_run", lambda command, env, quiet=False: None)  # airflow db migrate
+    monkeypatch.setattr(demo.subprocess, "run", dag_test)
+    monkeypatch.setenv("MATON_API_KEY", "must-not-reach-the-demo")
+    return demo, started
+
+
+@pytest.mark.parametrize("returncode", [0, 1], ids=["dag_succeeds", "dag_fails"])
+def test_demo_prepares_airflow_reports_and_exits_with_the_dag_status(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    returncode: int,
+) -> None:
+    import json
+    import subprocess
+
+    seen: list[tuple[list[str], dict[str, str]]] = []
+
+    def dag_test(command: list[str], env: dict[str, str], **kwargs: Any) -> Any:
+        seen.append((command, env))
+        return subprocess.CompletedProcess(command, returncode)
+
+    demo, started = _stub_demo(monkeypatch, tmp_path, dag_test)
+
+    assert demo.main() == returncode
+
+    ((command, env),) = seen
+    assert command[1:] == ["dags", "test", "mailgun_campaign"]
+    connection = json.loads(env["AIRFLOW_CONN_MATON_DEFAULT"])
+    assert connection["conn_type"] == "maton"
+    assert connection["host"].startswith("http://127.0.0.1:")
+    assert env["AIRFLOW_HOME"].startswith(str(tmp_path))
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
+    assert "MATON_API_KEY" not in env  # the demo never falls back to a real key
+    out = capsys.readouterr().out
+    assert ("Demo succeeded" if returncode == 0 else "Demo FAILED") in out
+    for line in ("members synced", "emails sent:", "delivered:", "failed:", "bounces cleared:"):
+        assert line in out
+    (emulator,) = started
+    assert emulator.poll() is not None  # stopped
+
+
+def test_demo_stops_the_emulator_when_the_run_is_interrupted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def dag_test(command: list[str], env: dict[str, str], **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    demo, started = _stub_demo(monkeypatch, tmp_path, dag_test)
+
+    with pytest.raises(KeyboardInterrupt):
+        demo.main()
+    (emulator,) = started
+    assert emulator.poll() is not None

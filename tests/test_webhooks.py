@@ -91,3 +91,48 @@ def test_parse_and_verify_a_whole_body() -> None:
     assert verify_webhook("wrong", body, max_age=None) is None
     with pytest.raises(WebhookError):
         parse_webhook('{"signature": {}}')
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "token", "signature"),
+    [
+        (str(int(NOW)), TOKEN, "é" * 64),  # non-ASCII: compare_digest on text would raise TypeError
+        (str(int(NOW)), TOKEN, "\ud800"),  # a lone surrogate, which JSON allows
+        (str(int(NOW)), "\ud800", "ab" * 32),
+        ("nan", TOKEN, None),  # signed, but not a time: never fresh
+        ("inf", TOKEN, None),
+        ("soon", TOKEN, None),
+    ],
+)
+def test_what_a_sender_controls_never_raises(timestamp: str, token: str, signature: str | None) -> None:
+    if signature is None:
+        signature = _sign(timestamp, token)
+    assert not verify_signature(KEY, timestamp, token, signature, now=NOW)
+    body = json.dumps(
+        {"signature": {"timestamp": timestamp, "token": token, "signature": signature}, "event-data": {}}
+    )
+    assert verify_webhook(KEY, body) is None
+
+
+def test_a_token_is_remembered_until_its_timestamp_is_stale() -> None:
+    # A cache that forgets sooner than max_age would let a replay through in between.
+    cache = ReplayCache(ttl=10)
+    timestamp = str(int(NOW))
+    signature = _sign(timestamp)
+    assert verify_signature(KEY, timestamp, TOKEN, signature, now=NOW, max_age=3600, replay_cache=cache)
+    for later in (NOW + 11, NOW + 1800, NOW + 3600):
+        assert not verify_signature(
+            KEY, timestamp, TOKEN, signature, now=later, max_age=3600, replay_cache=cache
+        )
+    assert not verify_signature(KEY, timestamp, TOKEN, signature, now=NOW + 3601, max_age=3600)  # stale
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", "", "[1]", '"text"'])
+def test_a_body_that_is_not_a_json_object_is_a_webhook_error(body: str | bytes) -> None:
+    with pytest.raises(WebhookError):
+        parse_webhook(body)
+    if body in ("[1]", '"text"'):
+        assert verify_webhook(KEY, body) is None  # JSON, but no signature block
+    else:
+        with pytest.raises(WebhookError, match="is JSON; this one is not"):
+            verify_webhook(KEY, body)

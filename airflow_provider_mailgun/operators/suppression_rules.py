@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 Record = Mapping[str, Any]
@@ -144,8 +145,8 @@ def cutoff(now: datetime, age: timedelta) -> datetime:
 def created_at(record: Record) -> datetime | None:
     """The record's creation time (``created_at``, or ``createdAt`` on whitelists), ``None`` if unknown.
 
-    Mailgun writes RFC 2822 dates (``Fri, 21 Oct 2011 11:02:55 UTC``), read by the standard
-    library's RFC 2822 parser; anything else (ISO 8601, epoch seconds) is left to pendulum.
+    Mailgun writes RFC 2822 dates (``Fri, 21 Oct 2011 11:02:55 UTC``); they are read with pendulum,
+    as are ISO 8601 dates. Epoch seconds are taken as they are.
     """
     value = record.get("created_at", record.get("createdAt"))
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -155,18 +156,29 @@ def created_at(record: Record) -> datetime | None:
             return None
     if not isinstance(value, str) or not value.strip():
         return None
-    from email.utils import parsedate_to_datetime
+    return parse_date_text(value.strip())
 
-    try:
-        return _aware(parsedate_to_datetime(value))
-    except (TypeError, ValueError, IndexError):
-        pass
+
+@lru_cache(maxsize=4096)  # records written in one burst share their second: parse each text once
+def parse_date_text(text: str) -> datetime | None:
+    """An RFC 2822 or ISO 8601 date read with pendulum; ``None`` when it cannot be read for sure.
+
+    >>> parse_date_text("Thu, 13 Oct 2011 18:02:00 +0000")
+    DateTime(2011, 10, 13, 18, 2, 0, tzinfo=Timezone('UTC'))
+    """
+    import warnings
+
     import pendulum
 
-    try:
-        parsed: Any = pendulum.parse(value.strip(), strict=False)
-    except Exception:  # pendulum and dateutil raise several unrelated types for bad text
-        return None
+    # pendulum reads ISO 8601 itself and hands other forms, RFC 2822 among them, to dateutil
+    # (strict=False). A zone name dateutil does not know would be silently read as UTC: that is a
+    # guess, and an age rule must not clear a record on a guess.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            parsed: Any = pendulum.parse(text, strict=False)
+        except Exception:  # pendulum, dateutil and the warning filter raise several unrelated types
+            return None
     return _aware(parsed) if isinstance(parsed, datetime) else None
 
 

@@ -19,6 +19,7 @@ from airflow_provider_mailgun.operators.suppression_rules import (
     created_at,
     matching_addresses,
     normalise_codes,
+    parse_date_text,
     parse_duration,
     target_addresses,
 )
@@ -134,6 +135,29 @@ def test_created_at_unknown_values_are_none_and_never_match_an_age_rule() -> Non
     assert not old({"address": "a@example.org", "created_at": "not a date"})
     assert not old({"address": "a@example.org"})
     assert old({"address": "a@example.org", "created_at": "Thu, 13 Oct 2011 18:02:00 UTC"})
+
+
+def test_created_at_is_read_with_pendulum_and_a_zone_it_cannot_place_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+    real_parse = pendulum.parse
+
+    def spy(text: str, **options: Any) -> Any:
+        seen.append(text)
+        return real_parse(text, **options)
+
+    parse_date_text.cache_clear()
+    monkeypatch.setattr(pendulum, "parse", spy)
+    mailgun_date = "Thu, 13 Oct 2011 18:02:00 UTC"
+    assert created_at({"created_at": mailgun_date}) == datetime(2011, 10, 13, 18, 2, tzinfo=timezone.utc)
+    assert created_at({"created_at": "Thu, 13 Oct 2011 20:02:00 +0200"}) == datetime(
+        2011, 10, 13, 18, 2, tzinfo=timezone.utc
+    )
+    assert seen == [mailgun_date, "Thu, 13 Oct 2011 20:02:00 +0200"]
+    # A zone name dateutil does not know would be read as UTC, hours off: no guess, no match.
+    assert created_at({"created_at": "Thu, 13 Oct 2011 18:02:00 XYZT"}) is None
+    parse_date_text.cache_clear()
 
 
 def test_codes_are_normalised_and_bad_codes_named() -> None:

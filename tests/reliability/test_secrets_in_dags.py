@@ -1,12 +1,13 @@
 """With a sentinel API key, the example DAGs leak it nowhere: logs, XCom, rendered fields, errors.
 
-The emulator accepts only sentinel keys (unique per run, long enough for Airflow's masker). The
-campaign (through the Maton gateway), the ETL alerts (success and failure, whose alert mails the
-exception) and the transactional DAG (once with the right key, once with a wrong one, so the
-client's errors are exercised) run end to end. Then every place a key could end up is read: the
-captured task logs, log files under AIRFLOW_HOME, every XCom and rendered-field row, the metadata
-DB file itself (Variables, task state, anything), the stored emails and events, and the emulator's
-request log, whose entries must not even have a header field.
+The emulator accepts only sentinel keys (unique per run, long enough for Airflow's masker). All
+four example DAGs run end to end: the campaign (through the Maton gateway), the ETL alerts
+(success and failure, whose alert mails the exception), the mapped campaign (on 600 recipients)
+and the transactional DAG (once with the right key, once with a wrong one, so the client's errors
+are exercised). Then every place a key could end up is read: the captured task logs, log files
+under AIRFLOW_HOME, every XCom and rendered-field row, the metadata DB file itself (Variables, task
+state, anything), the stored emails and events, and the emulator's request log, whose entries must
+not even have a header field.
 """
 
 from __future__ import annotations
@@ -126,6 +127,11 @@ def test_a_sentinel_key_appears_in_no_log_xcom_rendered_field_error_or_request_l
             example_dag("mailgun_etl_notifications"), run_conf={"mailgun_conn_id": direct, "fail_load": True}
         ),
         "transactional": run_dag(example_dag("mailgun_transactional"), run_conf={"mailgun_conn_id": direct}),
+        # Mapped tasks render and store their fields per map index: scanned too, on a small audience.
+        "mapped": run_dag(
+            example_dag("mailgun_large_campaign_mapped"),
+            run_conf={"mailgun_conn_id": direct, "recipients": 600, "chunk_size": 200},
+        ),
         "wrong_key": run_dag(example_dag("mailgun_transactional"), run_conf={"mailgun_conn_id": wrong}),
     }
     captured = capfd.readouterr()
@@ -138,6 +144,7 @@ def test_a_sentinel_key_appears_in_no_log_xcom_rendered_field_error_or_request_l
     assert set(task_states(runs["etl"]).values()) == {"success"}
     assert task_states(runs["etl_failing"])["load"] == "failed"
     assert set(task_states(runs["transactional"]).values()) == {"success"}
+    assert set(task_states(runs["mapped"]).values()) == {"success"}
     assert "failed" in task_states(runs["wrong_key"]).values()
     assert "401" in logs  # the wrong key's error was logged, and is scanned
     alerts = [m for m in emu.messages() if "FAILED" in m["subject"]]
