@@ -140,7 +140,7 @@ def _airflow_env(gateway: str, ctrl: str, keys: dict[str, str]) -> dict[str, str
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW_CONN_MATON_DEFAULT": json.dumps(connection),
         # `airflow dags test` suggests graphviz for drawing the DAG, which the demo does not need.
-        "PYTHONWARNINGS": "ignore:You might need to install the graphviz package",
+        "PYTHONWARNINGS": "ignore:Could not import graphviz",
     }
     env.pop("MATON_API_KEY", None)
     return env
