@@ -60,24 +60,17 @@ with DAG(
     loaded = load(transform(extract()))
 
     @task
-    def sender(params: dict[str, Any] | None = None) -> str:
-        """``Airflow <airflow@<domain>>`` on the domain the report is sent from."""
-        from airflow.sdk import Variable
-
+    def sender(conn_id: str, domain: str) -> str:
+        """``Airflow <airflow@<domain>>`` on the sending domain: the rendered one, else the connection's."""
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
-        params = params or {}
-        conn_id = params.get("mailgun_conn_id") or Variable.get("mailgun_conn_id", default="maton_default")
-        domain = MailgunHook(mailgun_conn_id=conn_id).domain(
-            params.get("domain") or Variable.get("mailgun_domain", default=None)
-        )
-        return f"Airflow <airflow@{domain}>"
+        return f"Airflow <airflow@{MailgunHook(mailgun_conn_id=conn_id).domain(domain or None)}>"
 
     report = MailgunSendMessageOperator(
         task_id="report",
         mailgun_conn_id=CONN_ID,
         domain=DOMAIN,
-        from_email=sender(),
+        from_email=sender(CONN_ID, DOMAIN),
         to=OPS,
         subject="[Airflow] {{ dag.dag_id }} loaded {{ ti.xcom_pull(task_ids='load')['rows'] }} rows ({{ ds }})",
         html=(

@@ -64,24 +64,17 @@ with DAG(
         ]
 
     @task
-    def sender(params: dict[str, Any] | None = None) -> str:
-        """``Launch <launch@<domain>>`` on the sending domain (params, Variable or the connection's)."""
-        from airflow.sdk import Variable
-
+    def sender(conn_id: str, domain: str) -> str:
+        """``Launch <launch@<domain>>`` on the sending domain: the rendered one, else the connection's."""
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
-        params = params or {}
-        conn_id = params.get("mailgun_conn_id") or Variable.get("mailgun_conn_id", default="maton_default")
-        domain = MailgunHook(mailgun_conn_id=conn_id).domain(
-            params.get("domain") or Variable.get("mailgun_domain", default=None)
-        )
-        return f"Launch <launch@{domain}>"
+        return f"Launch <launch@{MailgunHook(mailgun_conn_id=conn_id).domain(domain or None)}>"
 
     send = MailgunSendMessageOperator.partial(
         task_id="send",
         mailgun_conn_id=CONN_ID,
         domain=DOMAIN,
-        from_email=sender(),
+        from_email=sender(CONN_ID, DOMAIN),
         subject="%recipient.first%, it is launch day",
         text="Hello %recipient.first%, your early-access code is %recipient.code%.",
         tags=["launch"],

@@ -59,18 +59,11 @@ with DAG(
         return "invoice"
 
     @task
-    def sender(params: dict[str, Any] | None = None) -> str:
-        """``Billing <billing@<domain>>`` on the sending domain (params, Variable or the connection's)."""
-        from airflow.sdk import Variable
-
+    def sender(conn_id: str, domain: str) -> str:
+        """``Billing <billing@<domain>>`` on the sending domain: the rendered one, else the connection's."""
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
-        params = params or {}
-        conn_id = params.get("mailgun_conn_id") or Variable.get("mailgun_conn_id", default="maton_default")
-        domain = MailgunHook(mailgun_conn_id=conn_id).domain(
-            params.get("domain") or Variable.get("mailgun_domain", default=None)
-        )
-        return f"Billing <billing@{domain}>"
+        return f"Billing <billing@{MailgunHook(mailgun_conn_id=conn_id).domain(domain or None)}>"
 
     @task
     def render_invoice(run_id: str | None = None) -> str:
@@ -90,7 +83,7 @@ with DAG(
         task_id="send_invoice",
         mailgun_conn_id=CONN_ID,
         domain=DOMAIN,
-        from_email=sender(),
+        from_email=sender(CONN_ID, DOMAIN),
         to={"address": "{{ params.customer_email }}", "name": "{{ params.customer_name }}"},
         subject="Your invoice 2026-0042",
         template=ensure_template(),

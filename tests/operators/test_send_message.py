@@ -257,12 +257,22 @@ def test_dropped_connection_after_a_stored_batch_sends_each_recipient_once(
 def test_a_retried_task_skips_accepted_batches_and_resends_only_the_lost_one(
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
 ) -> None:
-    # The 3rd send gets a 500 without being stored: ambiguous for the client, absent from events.
-    mailgun_emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
-    with _dag("send_retried") as dag:
-        MailgunSendMessageOperator(
+    _run_send_that_loses_its_third_batch(
+        "send_retried", MailgunSendMessageOperator, mailgun_emulator, mailgun_conn_id
+    )
+
+
+def _run_send_that_loses_its_third_batch(
+    dag_id: str, operator: type[MailgunSendMessageOperator], emulator: MailgunEmulator, conn_id: str
+) -> Any:
+    """Send 1000 recipients in 5 batches while the 3rd send gets a 500 without being stored
+    (ambiguous for the client, absent from the events): the first try fails, Airflow's retry must
+    resend only that batch, so every recipient ends with one copy from 6 send requests."""
+    emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
+    with _dag(dag_id) as dag:
+        operator(
             task_id="send",
-            mailgun_conn_id=mailgun_conn_id,
+            mailgun_conn_id=conn_id,
             from_email=FROM,
             to=_people(1000),
             subject="s",
@@ -276,10 +286,11 @@ def test_a_retried_task_skips_accepted_batches_and_resends_only_the_lost_one(
     (ti,) = dag_run.get_task_instances()
     assert task_states(dag_run) == {"send": "success"}
     assert ti.try_number == 2
-    counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
+    counts = Counter(m["recipient"] for m in emulator.messages())
     assert len(counts) == 1000
     assert set(counts.values()) == {1}
-    assert len(_send_requests(mailgun_emulator)) == 6  # 5 in the first try, the lost one again in the second
+    assert len(_send_requests(emulator)) == 6  # 5 in the first try, the lost one again in the second
+    return dag_run
 
 
 def test_mapped_sends_keep_one_ledger_per_map_index(
@@ -467,30 +478,10 @@ def test_before_airflow_3_3_the_ledger_is_a_variable_removed_on_success(
         original(self, key, value)
 
     monkeypatch.setattr(VariableStore, "set", spy)
-    # The 3rd send gets a 500 without being stored: the first try fails, Airflow retries it.
-    mailgun_emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
-    with _dag("send_variable_ledger") as dag:
-        _SendWithoutTaskStateStore(
-            task_id="send",
-            mailgun_conn_id=mailgun_conn_id,
-            from_email=FROM,
-            to=_people(1000),
-            subject="s",
-            text="t",
-            batch_size=200,
-            reconcile_timeout=0.2,
-            retries=1,
-            retry_delay=timedelta(0),
-        )
-    dag_run = run_dag(dag)
-    (ti,) = dag_run.get_task_instances()
-    assert task_states(dag_run) == {"send": "success"}
-    assert ti.try_number == 2
-    counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
-    assert len(counts) == 1000
-    assert set(counts.values()) == {1}
-    # The retry read the first try's ledger from the Variable: only the lost batch went out again.
-    assert len(_send_requests(mailgun_emulator)) == 6
+    # The retry reads the first try's ledger from the Variable: only the lost batch goes out again.
+    dag_run = _run_send_that_loses_its_third_batch(
+        "send_variable_ledger", _SendWithoutTaskStateStore, mailgun_emulator, mailgun_conn_id
+    )
     names = set(written)
     assert names == {f"{KEY_PREFIX}:0__send_variable_ledger__{dag_run.run_id}__send__-1"}
     with create_session() as session:
