@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
-#: The flags of issue 12. Playwright gives every launch a fresh, empty temporary user-data dir
-#: (``--user-data-dir`` cannot be passed to ``launch()``) and removes it when the browser closes.
+#: Headless, no sandbox (CI containers), nothing phoning home. Playwright gives every launch a
+#: fresh, empty temporary user-data dir (``--user-data-dir`` cannot be passed to ``launch()``) and
+#: removes it when the browser closes.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

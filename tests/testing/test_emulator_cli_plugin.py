@@ -108,7 +108,7 @@ def _fault_statuses(url: str, key: str, count: int = 30) -> list[int]:
 
 
 def test_console_script_flags():
-    """The installed ``mailgun-emulator`` script with every flag of the issue: keys, connection
+    """The installed ``mailgun-emulator`` script with every flag it has: keys, connection
     ids, rate limit, fault spec and seed (the seeded fault sequence equals an in-process one)."""
     from airflow_provider_mailgun.testing import MailgunEmulator
 
