@@ -80,12 +80,10 @@ def retry_after_seconds(
     ``{"retry-seconds": N}`` body. ``None`` when the reply gives no hint.
     """
     current = time.time() if now is None else now
+    seconds = _retry_after_header(headers, now=current)
+    if seconds is not None:
+        return seconds
     lowered = {key.lower(): value for key, value in headers.items()}
-    retry_after = lowered.get("retry-after")
-    if retry_after:
-        seconds = _seconds_or_date(retry_after.strip(), current)
-        if seconds is not None:
-            return seconds
     reset = lowered.get("x-ratelimit-reset")
     if reset:
         try:

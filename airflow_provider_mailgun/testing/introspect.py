@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any
 
 from airflow_provider_mailgun.testing.events import ACCEPTED, KIND_NAMES
-from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec, RateLimiter
+from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec
 from airflow_provider_mailgun.testing.state import EmulatorState
 
 
@@ -111,20 +111,16 @@ def set_faults(state: EmulatorState, spec: Mapping[str, Any] | str | FaultSpec |
     with state.lock:
         state.faults = FaultInjector(parsed, state.config.seed) if parsed is not None else None
         if parsed is not None and parsed.rate_limit:
-            state.rate_limiter = RateLimiter(parsed.rate_limit)
-            state.rate_limit_from_faults = True
+            state.use_rate_limit(parsed.rate_limit, from_faults=True)
         elif state.rate_limit_from_faults:
             # The spec being replaced had installed the limiter: back to the constructor's setting.
-            rate = state.config.rate_limit
-            state.rate_limiter = RateLimiter(rate) if rate else None
-            state.rate_limit_from_faults = False
+            state.use_rate_limit(state.config.rate_limit)
     return parsed
 
 
 def set_rate_limit(state: EmulatorState, rate: float | None) -> None:
     with state.lock:
-        state.rate_limiter = RateLimiter(rate) if rate else None
-        state.rate_limit_from_faults = False
+        state.use_rate_limit(rate)
 
 
 def set_delivery_delay(state: EmulatorState, seconds: float) -> None:

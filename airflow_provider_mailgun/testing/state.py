@@ -142,12 +142,11 @@ class EmulatorState:
             self._offset = 0.0
             self._last_now = 0.0
             self.delivery_delay = cfg.delivery_delay
-            spec_rate = cfg.faults.rate_limit if cfg.faults is not None else None
             # A rate limit given as a setting wins over one inside the fault spec.
-            rate = cfg.rate_limit or spec_rate
-            self.rate_limiter = RateLimiter(rate) if rate else None
-            #: True while the limiter is the one a fault spec installed (clearing faults removes it).
-            self.rate_limit_from_faults = not cfg.rate_limit and bool(spec_rate)
+            if cfg.rate_limit:
+                self.use_rate_limit(cfg.rate_limit)
+            else:
+                self.use_rate_limit(cfg.faults.rate_limit if cfg.faults else None, from_faults=True)
             self.faults = FaultInjector(cfg.faults, cfg.seed) if cfg.faults else None
             self.messages = MessageStore()
             self.events = EventStore(self.messages, cfg.seed, self._generation)
@@ -230,6 +229,12 @@ class EmulatorState:
             )
             self.domains[name] = dom
             return dom
+
+    def use_rate_limit(self, rate: float | None, *, from_faults: bool = False) -> None:
+        """Install the per-account limiter (``None`` or 0: no limit). Call with the lock held."""
+        self.rate_limiter = RateLimiter(rate) if rate else None
+        #: True while the limiter is the one a fault spec installed (clearing faults removes it).
+        self.rate_limit_from_faults = from_faults and bool(rate)
 
     def new_uuid(self) -> str:
         """A random-looking UUID from the seeded generator (template ids, upload task ids)."""
