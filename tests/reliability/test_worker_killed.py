@@ -116,7 +116,8 @@ def _ledger_states() -> Counter[str]:
         except ImportError:  # Airflow 3.0: the ledger is kept in Variables
             from airflow.models.variable import Variable
 
-            rows = session.query(Variable).filter(Variable.key.like(f"{KEY_PREFIX}%")).all()
+            # Only this DAG's ledger: other tests' failed tasks rightly keep theirs in the shared DB.
+            rows = session.query(Variable).filter(Variable.key.like(f"{KEY_PREFIX}:%__{DAG_ID}__%")).all()
             values = [row.val for row in rows]
         else:
             rows = session.query(TaskStateStoreModel).filter_by(dag_id=DAG_ID, task_id="send").all()
