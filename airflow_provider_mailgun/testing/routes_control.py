@@ -5,6 +5,7 @@ Example::
     get(f"{emu.url}/_emulator/messages?recipient=bob@example.com").json()["items"]
     post(f"{emu.url}/_emulator/faults", json={"error_rate": 0.2, "path": "/messages"})
     post(f"{emu.url}/_emulator/reset")
+    post(f"{emu.url}/_emulator/events", json={"event": "complained", "recipient": "ann@example.org"})
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing import feedback, introspect
 from airflow_provider_mailgun.testing.context import own_base_url
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
 from airflow_provider_mailgun.testing.state import EmulatorState
@@ -71,6 +72,24 @@ def routes(state: EmulatorState) -> list[Route]:
             state, q.get("event"), q.get("domain"), q.get("recipient"), own_base_url(request.scope)
         )
         return json_response({"items": items, "total_count": len(items)})
+
+    async def add_event(request: Request) -> Response:
+        """A complaint or permanent bounce for mail already sent (see :mod:`.feedback`)."""
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        try:
+            item = feedback.record(
+                state,
+                str(data.get("event", "")),
+                str(data.get("recipient", "")),
+                data.get("domain"),
+                index_delay=float(data.get("index_delay") or 0.0),
+                storage_base=own_base_url(request.scope),
+            )
+        except (TypeError, ValueError) as exc:
+            return message_response(str(exc))
+        return json_response({"message": "Event recorded", "event": item})
 
     async def requests_log(request: Request) -> Response:
         items = introspect.requests(state)
@@ -131,6 +150,7 @@ def routes(state: EmulatorState) -> list[Route]:
         Route(f"{p}/messages", messages, methods=["GET"]),
         Route(f"{p}/messages/{{message_id}}/attachments/{{filename}}", attachment, methods=["GET"]),
         Route(f"{p}/events", events, methods=["GET"]),
+        Route(f"{p}/events", add_event, methods=["POST"]),
         Route(f"{p}/requests", requests_log, methods=["GET"]),
         Route(f"{p}/stats", stats, methods=["GET"]),
         Route(f"{p}/reset", reset, methods=["POST"]),

@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing import feedback, introspect
 from airflow_provider_mailgun.testing.app import create_app
 from airflow_provider_mailgun.testing.defaults import (
     CTRL_PREFIX,
@@ -239,6 +239,26 @@ class MailgunEmulator:
     def advance_events(self, seconds: float) -> None:
         """Move the event clock forward: delayed deliveries/retries due by then become visible."""
         self.state.advance(seconds)
+
+    def complain(
+        self, recipient: str, domain: str | None = None, *, index_delay: float = 0.0
+    ) -> dict[str, Any]:
+        """The recipient of the latest copy sent to them marks it as spam (a ``complained`` event).
+
+        ``index_delay``: the event stays out of the events API for that many seconds, as Mailgun
+        indexes some events late. Returns the event as the events API shows it.
+        """
+        return feedback.record(
+            self.state, "complained", recipient, domain, index_delay=index_delay, storage_base=self.url
+        )
+
+    def bounce(
+        self, recipient: str, domain: str | None = None, *, index_delay: float = 0.0
+    ) -> dict[str, Any]:
+        """The latest copy sent to the recipient bounces permanently (``failed``, severity permanent)."""
+        return feedback.record(
+            self.state, "failed", recipient, domain, index_delay=index_delay, storage_base=self.url
+        )
 
     # -------------------------------------------------------------- seeding
     def add_domain(self, name: str) -> None:
