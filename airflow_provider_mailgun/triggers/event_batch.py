@@ -61,3 +61,51 @@ def batch_payload(
         "cursor": {"horizon": horizon},
         "watch": dict(watch),
     }
+
+
+def addresses_of_batches(payloads: Sequence[Mapping[str, Any]], *, mailgun_conn_id: str) -> dict[str, Any]:
+    """What a consuming DAG needs from the batches that triggered it, in one dict::
+
+        {"addresses": [...distinct, lower case...], "batch_ids": [...], "events": {"complained": 2}}
+
+    A batch that listed only its first ``max_addresses`` is read again from Mailgun over its time
+    window (``first_timestamp``..``last_timestamp``) with the watch's filter, so no address is
+    left out (the window may add addresses that were reported in a neighbouring batch too).
+    """
+    found: dict[str, None] = {}
+    events: Counter[str] = Counter()
+    batch_ids = []
+    for payload in payloads:
+        batch_ids.append(str(payload["batch_id"]))
+        events.update(payload.get("events") or {})
+        listed = _read_again(payload, mailgun_conn_id) if payload.get("addresses_truncated") else None
+        for address in listed if listed is not None else payload.get("addresses") or []:
+            found.setdefault(str(address).lower(), None)
+    return {"addresses": list(found), "batch_ids": batch_ids, "events": dict(events)}
+
+
+def _read_again(payload: Mapping[str, Any], mailgun_conn_id: str) -> list[str]:
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+    from airflow_provider_mailgun.triggers.event_sources import from_events_item
+    from airflow_provider_mailgun.triggers.watch_window import EventFilter
+
+    watch = payload.get("watch") or {}
+    wanted = EventFilter(
+        tuple(watch.get("events") or ()), watch.get("severity"), tuple(watch.get("tags") or ())
+    )
+    hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
+    try:
+        items = hook.events.iter(
+            payload["domain"],
+            begin=float(payload["first_timestamp"]),
+            end=float(payload["last_timestamp"]) + 0.001,
+            event=list(wanted.events),
+        )
+        recipients = []
+        for item in items:
+            event = from_events_item(item)
+            if event is not None and wanted.matches(event) and event.recipient:
+                recipients.append(event.recipient)
+        return recipients
+    finally:
+        hook.close()

@@ -187,7 +187,7 @@ class MailgunEventTrigger(BaseEventTrigger):
             except MailgunError as err:
                 failures += 1
                 delay = min(self.poll_interval * 2 ** min(failures - 1, 10), MAX_BACKOFF_SECONDS)
-                self.log.warning("Mailgun event watch: %s Retrying in %.0f s.", err, delay)
+                self.log.warning("Mailgun event watch: %s Retrying in %.1f s.", err, delay)
                 await asyncio.sleep(delay)
 
     async def _open_cursor(self, domain: str) -> tuple[CursorStore, WatchWindow]:
