@@ -130,7 +130,7 @@ def routes(state: EmulatorState) -> list[Route]:
             elif what == "advance":
                 state.advance(float(data.get("seconds", 0.0)))
             else:
-                state.add_domain(str(data["name"]).lower())
+                state.add_domain(str(data["name"]).lower(), region=str(data.get("region") or "us"))
         except (KeyError, TypeError, ValueError) as exc:
             return message_response(f"Invalid settings: {exc}")
         return message_response("ok", 200)
