@@ -156,7 +156,7 @@ def _unusable_maton_connection(client: MailgunClient, err: MatonGatewayError) ->
     wanted = config.maton_connection
     if wanted is None:
         pending = [c for c in client.connections.list() if c.get("status") != "ACTIVE"]
-        waiting = f" ({len(pending)} not yet authorised)" if pending else ""
+        waiting = f" ({len(pending)} not ACTIVE)" if pending else ""
         return (
             f"This Maton API key has no ACTIVE Mailgun connection{waiting}: create one with POST "
             f'{ctrl}/connections {{"app": "mailgun"}} and open its url to authorise it.'

@@ -160,7 +160,7 @@ def test_maton_connections_that_are_not_active_or_not_mailgun_are_named(
     emu.state.connections[emu.maton_connection]["status"] = "FAILED"
     ok, message = maton(emu, monkeypatch)
     assert not ok
-    assert message.startswith("This Maton API key has no ACTIVE Mailgun connection (2 not yet authorised)")
+    assert message.startswith("This Maton API key has no ACTIVE Mailgun connection (2 not ACTIVE)")
 
 
 def test_maton_says_what_the_gateway_cannot_reach_and_a_refused_key(
