@@ -49,14 +49,8 @@ def check_connection(config: ClientConfig) -> Result:
 def _check_direct(client: MailgunClient) -> Result:
     config = client.config
     domain = config.default_domain
-    where = _region_text(config)
     try:
-        if domain is None:
-            first = next(iter(client.domains.iter(limit=1)), None)
-            found = f"first domain {first.get('name')!r}" if first else "no domains yet"
-            return True, f"Connected to Mailgun ({where}); {found}, no default_domain set."
-        state = (client.domains.get(domain).get("domain") or {}).get("state", "unknown")
-        return True, f"Connected to Mailgun ({where}); domain {domain!r} is {state}."
+        return _connected(client, f"Connected to Mailgun ({_region_text(config)})")
     except MailgunNotFoundError:
         if domain is None:
             raise
@@ -65,6 +59,17 @@ def _check_direct(client: MailgunClient) -> Result:
         if err.status != 401:
             raise
         return False, _refused_key(client, err)
+
+
+def _connected(client: MailgunClient, opening: str) -> Result:
+    """The default domain's state (one request), or the first domain's name when none is set."""
+    domain = client.config.default_domain
+    if domain is None:
+        first = next(iter(client.domains.iter(limit=1)), None)
+        found = f"first domain {first.get('name')!r}" if first else "no domains yet"
+        return True, f"{opening}; {found}, no default_domain set."
+    state = (client.domains.get(domain).get("domain") or {}).get("state", "unknown")
+    return True, f"{opening}; domain {domain!r} is {state}."
 
 
 def _missing_domain(config: ClientConfig, domain: str) -> str:
@@ -125,12 +130,7 @@ def _check_maton(client: MailgunClient) -> Result:
     domain = config.default_domain
     via = f"the Maton gateway, connection {config.maton_connection or '(oldest ACTIVE)'}"
     try:
-        if domain is None:
-            first = next(iter(client.domains.iter(limit=1)), None)
-            found = f"first domain {first.get('name')!r}" if first else "no domains yet"
-            return True, f"Connected to Mailgun through {via}; {found}, no default_domain set."
-        state = (client.domains.get(domain).get("domain") or {}).get("state", "unknown")
-        return True, f"Connected to Mailgun through {via}; domain {domain!r} is {state}."
+        return _connected(client, f"Connected to Mailgun through {via}")
     except MailgunNotFoundError:
         if domain is None:
             raise

@@ -52,24 +52,20 @@ import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 # Imported with the module, never inside ``run()``: an import there would block the shared loop.
-from airflow_provider_mailgun._compat import AirflowNotFoundException
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.client.errors import MailgunConfigError, MailgunError
-from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID, config_for
+from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID
 from airflow_provider_mailgun.sensors.event_polling import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun.triggers.event_batch import DEFAULT_MAX_ADDRESSES, batch_payload
 from airflow_provider_mailgun.triggers.event_sources import SOURCES, EventSource
-from airflow_provider_mailgun.triggers.events import _get_async_connection
+from airflow_provider_mailgun.triggers.events import async_client_config
 from airflow_provider_mailgun.triggers.watch_cursor import CursorStore, cursor_key, cursor_store
 from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchWindow
-
-if TYPE_CHECKING:
-    from airflow_provider_mailgun.client.config import ClientConfig
 
 MAX_BACKOFF_SECONDS = 15 * 60.0
 DEFAULT_PERSIST_GRACE = 5.0
@@ -151,7 +147,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         window: WatchWindow | None = None
         while True:
             try:
-                config = await self._client_config()
+                config = await async_client_config(self.mailgun_conn_id)
                 domain = self.domain or (config.default_domain or "").lower()
                 if not domain:
                     raise MailgunConfigError(
@@ -231,13 +227,6 @@ class MailgunEventTrigger(BaseEventTrigger):
             await store.save(window)
         except Exception as err:  # the watch goes on; the next poll writes the cursor again
             self.log.warning("Mailgun event watch could not keep its cursor (%s); will retry.", err)
-
-    async def _client_config(self) -> ClientConfig:
-        try:
-            conn = await _get_async_connection(self.mailgun_conn_id)
-        except AirflowNotFoundException:
-            conn = None
-        return config_for(self.mailgun_conn_id, conn)
 
 
 def _non_negative(name: str, value: Any, *, positive: bool = False) -> float:
