@@ -5,25 +5,14 @@ one trigger event per poll that found new ones (so one asset event per batch, no
 
     from airflow.sdk import DAG, Asset, AssetWatcher
 
-    complaints = Asset(
-        "mailgun_complaints",
-        watchers=[
-            AssetWatcher(
-                name="mailgun_complaints_watcher",
-                trigger=MailgunEventTrigger(
-                    mailgun_conn_id="maton_default",
-                    domain="mg.example.com",
-                    events=["complained", "failed"],
-                    severity="permanent",  # failed events: permanent bounces only
-                ),
-            )
-        ],
-    )
+    watch = MailgunEventTrigger(domain="mg.example.com", events=["unsubscribed"], tags=["newsletter"])
+    unsubscribes = Asset("newsletter_unsubscribes", watchers=[AssetWatcher(name="w", trigger=watch)])
 
-    with DAG("on_complaints", schedule=[complaints]): ...
+    with DAG("on_unsubscribes", schedule=[unsubscribes]): ...
 
+(``example_dags/mailgun_complaints_unsubscribe.py`` watches complaints and permanent bounces.)
 The payload (see :mod:`.event_batch`) reaches the DAG as
-``triggering_asset_events[complaints][0].extra["payload"]``.
+``triggering_asset_events[unsubscribes][0].extra["payload"]``.
 
 **Exactly once.** Each poll reads every matching event stamped after the window's horizon and
 reports only ids it has not reported (:mod:`.watch_window`), so an event indexed late is still
