@@ -338,3 +338,17 @@ def test_several_assets_sharing_one_trigger_keep_the_cursor_on_each() -> None:
     loaded = asyncio.run(scenario())
     assert loaded == WatchWindow(100.0, {"x": 150.0})
     assert all(accessor.rows.get("k") for name, accessor in shared._by_name.items() if name != "c")
+
+
+def test_a_lists_watch_asks_mailgun_for_mail_sent_through_those_lists(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, send: Callable[[list[str]], None]
+) -> None:
+    send(["news@mg.example.com"])  # a message sent through the list is addressed to it
+    send(["bounce-direct@example.org"])
+    mailgun_emulator.complain("news@mg.example.com")
+    mailgun_emulator.bounce("bounce-direct@example.org")
+    trigger = complaints_trigger(mailgun_conn_id, lists=["news@mg.example.com"], start_lookback=60)
+    payloads = run_watch(trigger, seconds=1.0)
+    assert addresses(payloads) == ["news@mg.example.com"]
+    reads = [r for r in mailgun_emulator.requests() if r["path"].endswith("/events")]
+    assert "list=news%40mg.example.com" in reads[0]["query"]
