@@ -22,6 +22,7 @@ from airflow_provider_mailgun.client.errors import (
     MailgunBadRequestError,
     MailgunNotFoundError,
     MailgunRateLimitError,
+    MailgunRetiredAPIError,
     MailgunServerError,
     MailgunUnexpectedResponseError,
     MatonGatewayError,
@@ -132,6 +133,20 @@ def error_for(
         )
     if status in (401, 403):
         return _auth_error(status, method, path, message, via_maton)
+    if via_maton and _gateway_did_not_forward(status, body, path):
+        return MatonGatewayError(
+            status,
+            method,
+            path,
+            message,
+            "the Maton gateway did not forward this Mailgun path; use a direct 'mailgun' connection "
+            "(Mailgun private API key, region us or eu) for the Logs, Metrics, analytics Tags and "
+            "validation APIs",
+        )
+    if status == 410:
+        return MailgunRetiredAPIError(
+            status, method, path, message, "Mailgun retired this endpoint for the account; use its successor"
+        )
     if status == 404:
         return MailgunNotFoundError(status, method, path, message, _not_found_hint(message, via_maton))
     if status >= 500:
@@ -155,6 +170,28 @@ def error_for(
             "(POST ctrl.maton.ai/connections) or set the maton_connection extra to an ACTIVE one",
         )
     return MailgunBadRequestError(status, method, path, message)
+
+
+#: Mailgun paths the Maton skill document does not show; a gateway may not forward them.
+_NEWER_API_PREFIXES = ("/v1/", "/v4/address/", "/v5/")
+
+
+def _gateway_did_not_forward(status: int, body: bytes, path: str) -> bool:
+    """A 404/405/501 on a newer API path whose body is not Mailgun's ``{"message": ...}``.
+
+    Mailgun's own errors carry ``message``; a gateway refusing a route answers in its own words
+    (``error``, an HTML page, or nothing), so the two can be told apart.
+    """
+    if status not in (404, 405, 501):
+        return False
+    native = path.split("/mailgun", 1)[-1] if "/mailgun/" in path else path
+    if not native.startswith(_NEWER_API_PREFIXES):
+        return False
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and isinstance(data.get("message"), str))
 
 
 def _auth_error(status: int, method: str, path: str, message: str, via_maton: bool) -> MailgunAPIError:
