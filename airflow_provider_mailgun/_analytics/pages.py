@@ -9,7 +9,8 @@ Pages are read one step ahead of the writer on a helper thread (at most ``depth`
 waiting), so the next request is in flight while the previous page is compressed; memory stays
 that of a few pages::
 
-    source, rows = export_rows(client, plan, default_domain="mg.example.com")
+    source, pages = export_pages(client, plan, default_domain="mg.example.com")
+    for rows in pages: ...        # lists of rows in the Logs shape, inside the interval
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ LOGS_UNAVAILABLE = (MatonGatewayError, MailgunRetiredAPIError, MailgunNotFoundEr
 READ_AHEAD = 2
 
 
-def export_rows(client: Any, plan: ExportPlan, *, default_domain: str | None = None) -> tuple[str, Iterator[dict[str, Any]]]:
-    """``(source, rows)``: rows in the Logs shape, in time order, inside the plan's interval."""
+def export_pages(
+    client: Any, plan: ExportPlan, *, default_domain: str | None = None
+) -> tuple[str, Iterator[list[dict[str, Any]]]]:
+    """``(source, pages)``: lists of rows in the Logs shape, in time order, inside the interval."""
     if plan.source != "events":
         pages = client.logs.pages(**plan.logs_query())
         try:
@@ -49,8 +52,8 @@ def export_rows(client: Any, plan: ExportPlan, *, default_domain: str | None = N
             log.warning("The Logs API is not available (%s); reading the Events API instead.", err)
         else:
             rest = read_ahead(pages) if first is not None else iter(())
-            items = (item for page in _chain(first, rest) for item in page.items)
-            return "logs", (row for row in items if plan.keeps(row))
+            keeps = plan.keeps
+            return "logs", ([row for row in page.items if keeps(row)] for page in _chain(first, rest))
     plan.check_events_api()
     domains = plan.domains or ((default_domain.lower(),) if default_domain else ())
     if not domains:
@@ -59,7 +62,18 @@ def export_rows(client: Any, plan: ExportPlan, *, default_domain: str | None = N
         )
     streams = [_domain_rows(client, domain, plan) for domain in domains]
     merged = heapq.merge(*streams, key=lambda row: str(row.get("@timestamp", "")))
-    return "events", (row for row in merged if plan.keeps(row))
+    return "events", _batched(row for row in merged if plan.keeps(row))
+
+
+def _batched(rows: Iterator[dict[str, Any]], size: int = 300) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _domain_rows(client: Any, domain: str, plan: ExportPlan) -> Iterator[dict[str, Any]]:

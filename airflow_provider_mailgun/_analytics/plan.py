@@ -16,9 +16,10 @@ cuts it to the exact edges on each row's millisecond ``@timestamp``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_mailgun.client.analytics_query import LOG_EVENTS, as_datetime, window
@@ -109,11 +110,11 @@ class ExportPlan:
         if missing:
             raise MailgunQueryError(f"The Events API has no event type(s) {', '.join(missing)}; read them from Logs.")
 
-    @property
+    @cached_property
     def start_iso(self) -> str:
         return iso_ms(self.start)
 
-    @property
+    @cached_property
     def end_iso(self) -> str:
         return iso_ms(self.end)
 
@@ -179,7 +180,3 @@ class ReportPlan:
         begin, finish = window(as_datetime(start, "start"), as_datetime(end, "end"), now=now)
         assert begin is not None and finish is not None
         return cls(begin, finish, _names(tags, "tag"), tuple(d.lower() for d in _names(domains, "domain")))
-
-
-def names_or_none(values: Sequence[str]) -> list[str] | None:
-    return list(values) if values else None

@@ -11,8 +11,7 @@ key would not be safe: a multipart upload closed by an exception is still comple
 Same rows in, same bytes out: the gzip header carries no file name and a zero modification time,
 and the compression level is fixed::
 
-    result = write_atomically(ObjectStoragePath("s3://bucket/mailgun/2026-01-01.jsonl.gz"), lines)
-    result.rows, result.bytes
+    size = write_atomically(ObjectStoragePath("s3://bucket/mailgun/2026-01-01.jsonl.gz"), chunks)
 """
 
 from __future__ import annotations
@@ -21,17 +20,9 @@ import contextlib
 import gzip
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 COMPRESS_LEVEL = 6
-FLUSH_BYTES = 1 << 20  # hand the compressor about 1 MiB at a time
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    rows: int
-    bytes: int
 
 
 class _CountingWriter:
@@ -55,35 +46,25 @@ def temporary_sibling(target: Any) -> Any:
     return target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
 
 
-def write_atomically(target: Any, lines: Iterable[bytes], *, compresslevel: int = COMPRESS_LEVEL) -> WriteResult:
-    """Write ``lines`` gzip-compressed to ``target`` (an ``ObjectStoragePath`` or ``pathlib.Path``).
+def write_atomically(target: Any, chunks: Iterable[bytes], *, compresslevel: int = COMPRESS_LEVEL) -> int:
+    """Write ``chunks`` gzip-compressed to ``target`` (an ``ObjectStoragePath`` or ``pathlib.Path``).
 
-    Nothing is ever left at ``target`` but a whole object; the temporary object is removed when
-    the write fails (the error is raised again).
+    Returns the object's size in bytes. Nothing is ever left at ``target`` but a whole object;
+    the temporary object is removed when the write fails (the error is raised again).
     """
     with contextlib.suppress(NotImplementedError, OSError):
         target.parent.mkdir(parents=True, exist_ok=True)  # object stores have no directories
     temp = temporary_sibling(target)
-    rows = 0
     try:
         with temp.open("wb") as raw:
             counter = _CountingWriter(raw)
             with gzip.GzipFile(filename="", mode="wb", fileobj=counter, mtime=0, compresslevel=compresslevel) as out:
-                pending: list[bytes] = []
-                size = 0
-                for line in lines:
-                    pending.append(line)
-                    rows += 1
-                    size += len(line)
-                    if size >= FLUSH_BYTES:
-                        out.write(b"".join(pending))
-                        pending, size = [], 0
-                if pending:
-                    out.write(b"".join(pending))
+                for chunk in chunks:
+                    out.write(chunk)
         temp.rename(target)
     except BaseException:
         with contextlib.suppress(Exception):
             if temp.exists():
                 temp.unlink()
         raise
-    return WriteResult(rows=rows, bytes=counter.count)
+    return counter.count

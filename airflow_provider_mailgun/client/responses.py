@@ -28,6 +28,13 @@ from airflow_provider_mailgun.client.errors import (
     MatonGatewayError,
 )
 
+try:  # Airflow installs msgspec; its decoder is several times faster on large pages (Logs, events)
+    from msgspec.json import Decoder as _Decoder
+
+    _fast_decode: Any = _Decoder().decode
+except ImportError:  # pragma: no cover - the client also works without it
+    _fast_decode = None
+
 RATE_LIMIT_STATUSES = frozenset({420, 429})
 MAX_MESSAGE_CHARS = 300
 
@@ -35,12 +42,22 @@ _TRY_AGAIN_SECONDS = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.
 _TRY_AGAIN_DATE = re.compile(r"try again after ([A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} [\d:]+ \S+)")
 
 
+def loads(body: bytes) -> Any:
+    """JSON from bytes: msgspec's decoder when installed, else (and for anything it refuses) the stdlib's."""
+    if _fast_decode is not None:
+        try:
+            return _fast_decode(body)
+        except ValueError:
+            pass
+    return json.loads(body)
+
+
 def parse_success(status: int, body: bytes, method: str, path: str) -> Any:
     """Decode a 2xx body as JSON; anything else is an error, never a silent success."""
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         text = _snippet(body.decode("utf-8", "replace"))
         raise MailgunUnexpectedResponseError(

@@ -94,9 +94,9 @@ class MailgunExportEventsOperator(BaseOperator):
         _check_literals(source=source, events=events, tags=tags, domains=domains)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_mailgun._analytics.pages import export_rows
+        from airflow_provider_mailgun._analytics.pages import export_pages
         from airflow_provider_mailgun._analytics.plan import ExportPlan
-        from airflow_provider_mailgun._analytics.rows import ordered_lines
+        from airflow_provider_mailgun._analytics.rows import LineOrder, ordered_chunks
         from airflow_provider_mailgun._analytics.writer import write_atomically
         from airflow_provider_mailgun.client.errors import MailgunQueryError
 
@@ -115,8 +115,9 @@ class MailgunExportEventsOperator(BaseOperator):
         hook = _hook(self.mailgun_conn_id)
         before = _attempts(hook)
         try:
-            source, rows = export_rows(hook.client, plan, default_domain=hook.config.default_domain)
-            written = write_atomically(target, ordered_lines(rows))
+            source, pages = export_pages(hook.client, plan, default_domain=hook.config.default_domain)
+            order = LineOrder()
+            size = write_atomically(target, ordered_chunks(pages, order))
             requests = _attempts(hook) - before
         except MailgunQueryError as err:
             raise _fail(str(err)) from None
@@ -124,18 +125,18 @@ class MailgunExportEventsOperator(BaseOperator):
             hook.close()
         result = {
             "path": str(target),
-            "rows": written.rows,
-            "bytes": written.bytes,
+            "rows": order.rows,
+            "bytes": size,
             "requests": requests,
             "source": source,
         }
         self.log.info(
             "Exported %d events (%s) from %s to %s: %d bytes in %d requests.",
-            written.rows,
+            order.rows,
             plan.start_iso + " .. " + plan.end_iso,
             source,
             target,
-            written.bytes,
+            size,
             result["requests"],
         )
         return result
