@@ -159,6 +159,8 @@ def filter_group(spec: Any, *, attributes: Sequence[str] | None = None) -> dict[
         return None
     if not isinstance(spec, Mapping):
         raise MailgunQueryError(f"A filter is a mapping, got {type(spec).__name__}.")
+    if "OR" in spec or "NOT" in spec:
+        raise MailgunQueryError("Filters take only 'AND' (no OR or NOT): {\"AND\": [predicate, ...]}.")
     if "AND" not in spec:
         return {"AND": [_predicate(name, "=", values, attributes) for name, values in spec.items()]}
     extra = sorted(set(spec) - {"AND"})
@@ -212,6 +214,7 @@ def logs_request(
     *,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
+    duration: str | None = None,
     events: Iterable[str] | str | None = None,
     metric_events: Iterable[str] | None = None,
     filter: Any = None,
@@ -232,6 +235,10 @@ def logs_request(
         body["start"] = rfc2822(begin)
     if finish is not None:
         body["end"] = rfc2822(finish, round_up=True)
+    if duration is not None:
+        if not _DURATION.match(str(duration)):
+            raise MailgunQueryError(f"Duration must look like '1d' or '2h', got {duration!r}.")
+        body["duration"] = duration
     names = _names(events, LOG_EVENTS, "event type(s)")
     if names is not None:
         body["events"] = names
