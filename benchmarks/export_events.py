@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import math
+import os
 import shutil
 import tempfile
 import time

@@ -58,7 +58,8 @@ def export_pages(
     domains = plan.domains or ((default_domain.lower(),) if default_domain else ())
     if not domains:
         raise MailgunQueryError(
-            "The Events API is read one domain at a time: give domains, or set the connection's default_domain."
+            "The Events API is read one domain at a time: give domains, or set the connection's "
+            "default_domain."
         )
     streams = [_domain_rows(client, domain, plan) for domain in domains]
     merged = heapq.merge(*streams, key=lambda row: str(row.get("@timestamp", "")))

@@ -90,16 +90,25 @@ class ExportPlan:
                 "CronTriggerTimetable('0 0 * * *', timezone='UTC', interval=timedelta(days=1))."
             )
         begin, finish = window(start, end, now=now)
-        assert begin is not None and finish is not None
+        assert begin is not None
+        assert finish is not None
         chosen = _names(events, "event type")
         unknown = [e for e in chosen if e not in LOG_EVENTS]
         if unknown:
             raise MailgunQueryError(
-                f"Unknown event type(s) {', '.join(map(repr, unknown))}; expected some of {', '.join(LOG_EVENTS)}."
+                f"Unknown event type(s) {', '.join(map(repr, unknown))}; "
+                f"expected some of {', '.join(LOG_EVENTS)}."
             )
         if source not in SOURCES:
             raise MailgunQueryError(f"source must be one of {', '.join(SOURCES)}, got {source!r}.")
-        plan = cls(begin, finish, chosen, _names(tags, "tag"), tuple(d.lower() for d in _names(domains, "domain")), source)
+        plan = cls(
+            begin,
+            finish,
+            chosen,
+            _names(tags, "tag"),
+            tuple(d.lower() for d in _names(domains, "domain")),
+            source,
+        )
         if source == "events":
             plan.check_events_api()
         return plan
@@ -108,7 +117,9 @@ class ExportPlan:
         """The Events API cannot express every Logs event type: refuse what it would silently drop."""
         missing = [e for e in self.events if e not in EVENTS_API_TYPES]
         if missing:
-            raise MailgunQueryError(f"The Events API has no event type(s) {', '.join(missing)}; read them from Logs.")
+            raise MailgunQueryError(
+                f"The Events API has no event type(s) {', '.join(missing)}; read them from Logs."
+            )
 
     @cached_property
     def start_iso(self) -> str:
@@ -178,5 +189,6 @@ class ReportPlan:
         if start is None or end is None:
             raise MailgunQueryError("The report needs a start and an end (the data interval).")
         begin, finish = window(as_datetime(start, "start"), as_datetime(end, "end"), now=now)
-        assert begin is not None and finish is not None
+        assert begin is not None
+        assert finish is not None
         return cls(begin, finish, _names(tags, "tag"), tuple(d.lower() for d in _names(domains, "domain")))

@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-
 try:  # Airflow installs msgspec: its encoder writes the same canonical form many times faster
     from msgspec.json import Encoder as _Encoder
 

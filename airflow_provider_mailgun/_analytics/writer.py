@@ -58,7 +58,9 @@ def write_atomically(target: Any, chunks: Iterable[bytes], *, compresslevel: int
     try:
         with temp.open("wb") as raw:
             counter = _CountingWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=counter, mtime=0, compresslevel=compresslevel) as out:
+            with gzip.GzipFile(
+                filename="", mode="wb", fileobj=counter, mtime=0, compresslevel=compresslevel
+            ) as out:
                 for chunk in chunks:
                     out.write(chunk)
         temp.rename(target)

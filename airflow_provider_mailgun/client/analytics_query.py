@@ -90,13 +90,29 @@ _RATES = (
 METRICS = tuple(f"{name}_count" for name in _COUNTS.split()) + tuple(f"{n}_rate" for n in _RATES.split())
 USAGE_METRICS = tuple(
     f"{name}_count"
-    for name in (
-        "processed email_validation email_validation_public email_validation_valid "
-        "email_validation_single email_validation_bulk email_validation_list email_validation_mailgun "
-        "email_validation_mailjet email_preview email_preview_failed link_validation "
-        "link_validation_failed seed_test ip_blocklist_monitoring domain_blocklist_monitoring "
-        "accessibility accessibility_failed image_validation image_validation_failed archived"
-    ).split()
+    for name in [
+        "processed",
+        "email_validation",
+        "email_validation_public",
+        "email_validation_valid",
+        "email_validation_single",
+        "email_validation_bulk",
+        "email_validation_list",
+        "email_validation_mailgun",
+        "email_validation_mailjet",
+        "email_preview",
+        "email_preview_failed",
+        "link_validation",
+        "link_validation_failed",
+        "seed_test",
+        "ip_blocklist_monitoring",
+        "domain_blocklist_monitoring",
+        "accessibility",
+        "accessibility_failed",
+        "image_validation",
+        "image_validation_failed",
+        "archived",
+    ]
 )
 _DURATION = re.compile(r"^[1-9][0-9]*[hdm]$")
 
@@ -140,7 +156,8 @@ def window(
     finish = as_datetime(end, "end") if end is not None else None
     if begin is not None and finish is not None and begin >= finish:
         raise MailgunQueryError(
-            f"The window is empty or reversed: start {begin.isoformat()} is not before end {finish.isoformat()}."
+            f"The window is empty or reversed: start {begin.isoformat()} is not before end "
+            f"{finish.isoformat()}."
         )
     current = now or datetime.now(timezone.utc)
     if begin is not None and begin > current:
@@ -172,18 +189,26 @@ def filter_group(spec: Any, *, attributes: Sequence[str] | None = None) -> dict[
     out = []
     for item in group:
         if not isinstance(item, Mapping) or not {"attribute", "comparator"} <= set(item):
-            raise MailgunQueryError(f"A filter predicate needs attribute, comparator and values, got {item!r}.")
+            raise MailgunQueryError(
+                f"A filter predicate needs attribute, comparator and values, got {item!r}."
+            )
         out.append(_predicate(item["attribute"], item["comparator"], item.get("values"), attributes))
     return {"AND": out}
 
 
-def _predicate(attribute: Any, comparator: Any, values: Any, attributes: Sequence[str] | None) -> dict[str, Any]:
+def _predicate(
+    attribute: Any, comparator: Any, values: Any, attributes: Sequence[str] | None
+) -> dict[str, Any]:
     if not isinstance(attribute, str) or not attribute.strip():
         raise MailgunQueryError(f"A filter attribute must be a non-empty string, got {attribute!r}.")
     if attributes is not None and attribute not in attributes:
-        raise MailgunQueryError(f"Unknown filter attribute {attribute!r}; expected one of {', '.join(attributes)}.")
+        raise MailgunQueryError(
+            f"Unknown filter attribute {attribute!r}; expected one of {', '.join(attributes)}."
+        )
     if comparator not in COMPARATORS:
-        raise MailgunQueryError(f"Unknown filter comparator {comparator!r}; expected one of {', '.join(COMPARATORS)}.")
+        raise MailgunQueryError(
+            f"Unknown filter comparator {comparator!r}; expected one of {', '.join(COMPARATORS)}."
+        )
     labelled = []
     for value in [values] if isinstance(values, str | Mapping) else list(values or ()):
         if isinstance(value, Mapping):
@@ -191,7 +216,9 @@ def _predicate(attribute: Any, comparator: Any, values: Any, attributes: Sequenc
         else:
             label = text = value
         if not isinstance(text, str) or not text or not isinstance(label, str):
-            raise MailgunQueryError(f"Filter values of {attribute!r} must be non-empty strings, got {value!r}.")
+            raise MailgunQueryError(
+                f"Filter values of {attribute!r} must be non-empty strings, got {value!r}."
+            )
         labelled.append({"label": label, "value": text})
     if not labelled:
         raise MailgunQueryError(f"The filter on {attribute!r} has no values.")
@@ -204,7 +231,9 @@ def _names(values: Iterable[str] | str | None, known: Sequence[str], what: str) 
     chosen = [values] if isinstance(values, str) else list(values)
     unknown = [name for name in chosen if name not in known]
     if unknown:
-        raise MailgunQueryError(f"Unknown {what} {', '.join(map(repr, unknown))}; expected some of {', '.join(known)}.")
+        raise MailgunQueryError(
+            f"Unknown {what} {', '.join(map(repr, unknown))}; expected some of {', '.join(known)}."
+        )
     if not chosen:
         raise MailgunQueryError(f"An empty list of {what} selects nothing; leave it out to take all.")
     return list(dict.fromkeys(chosen))
@@ -274,7 +303,7 @@ def metrics_request(
     """The first-page body of ``POST /v1/analytics/metrics`` (``usage=True``: ``/usage/metrics``)."""
     known_metrics, known_dims = (USAGE_METRICS, USAGE_DIMENSIONS) if usage else (METRICS, DIMENSIONS)
     body: dict[str, Any] = {"metrics": _names(metrics, known_metrics, "metric(s)")}
-    dims = _names(dimensions, known_dims, "dimension(s)") if dimensions is not None else []
+    dims = (_names(dimensions, known_dims, "dimension(s)") if dimensions is not None else None) or []
     body["dimensions"] = dims
     if resolution is not None and resolution not in RESOLUTIONS:
         raise MailgunQueryError(f"Resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}.")
@@ -304,7 +333,9 @@ def metrics_request(
     most = MAX_METRICS_PAGE["time" if "time" in dims else "other"]
     size = most if limit is None else limit
     if not isinstance(size, int) or not 1 <= size <= most:
-        raise MailgunQueryError(f"Metrics pages hold 1..{most} items with these dimensions, got limit={limit!r}.")
+        raise MailgunQueryError(
+            f"Metrics pages hold 1..{most} items with these dimensions, got limit={limit!r}."
+        )
     body["pagination"] = {"skip": 0, "limit": size, **({"sort": sort} if sort else {})}
     return body
 

@@ -15,7 +15,12 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.client.analytics_query import METRICS_PER_WINDOW, logs_request, metrics_request
-from airflow_provider_mailgun.client.api.analytics import LOGS_PATH, METRICS_PATH, USAGE_METRICS_PATH, gateway_refusal
+from airflow_provider_mailgun.client.api.analytics import (
+    LOGS_PATH,
+    METRICS_PATH,
+    USAGE_METRICS_PATH,
+    gateway_refusal,
+)
 from airflow_provider_mailgun.client.errors import MailgunUnexpectedResponseError
 from airflow_provider_mailgun.client.paging import (
     Advance,
@@ -84,7 +89,9 @@ class AsyncMetrics:
     async def pages(self, *, usage: bool = False, **query: Any) -> AsyncIterator[BodyPage]:
         path = USAGE_METRICS_PATH if usage else METRICS_PATH
         await self.limiter.acquire_async()
-        async for page in _body_pages(self._transport, path, metrics_request(usage=usage, **query), next_offset_body):
+        async for page in _body_pages(
+            self._transport, path, metrics_request(usage=usage, **query), next_offset_body
+        ):
             yield page
             await self.limiter.acquire_async()
 

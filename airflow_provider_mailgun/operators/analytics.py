@@ -90,7 +90,9 @@ class MailgunExportEventsOperator(BaseOperator):
         self.domains = domains
         self.source = source
         if not path:
-            raise ValueError("path is required: where to write the export, e.g. s3://bucket/mailgun/{{ ds }}.jsonl.gz")
+            raise ValueError(
+                "path is required: where to write the export, e.g. s3://bucket/mailgun/{{ ds }}.jsonl.gz"
+            )
         _check_literals(source=source, events=events, tags=tags, domains=domains)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -180,7 +182,9 @@ class MailgunEngagementReportOperator(BaseOperator):
 
         hook = _hook(self.mailgun_conn_id)
         try:
-            plan = ReportPlan.build(start=_value(self.start), end=_value(self.end), tags=self.tags, domains=self.domains)
+            plan = ReportPlan.build(
+                start=_value(self.start), end=_value(self.end), tags=self.tags, domains=self.domains
+            )
             before = _attempts(hook)
             rows = report_rows(hook.metrics.iter(**metrics_query(plan)))
             requests = _attempts(hook) - before
@@ -189,7 +193,12 @@ class MailgunEngagementReportOperator(BaseOperator):
         finally:
             hook.close()
         self.log.info("Engagement report: %d tag-day rows.", len(rows))
-        return {"start": plan.start.isoformat(), "end": plan.end.isoformat(), "rows": rows, "requests": requests}
+        return {
+            "start": plan.start.isoformat(),
+            "end": plan.end.isoformat(),
+            "rows": rows,
+            "requests": requests,
+        }
 
 
 def _hook(conn_id: str) -> MailgunHook:
@@ -240,7 +249,9 @@ def _check_literals(**values: Any) -> None:
         if source == "events":
             missing = [e for e in events if e in LOG_EVENTS and e not in EVENTS_API_TYPES]
             if missing:
-                raise ValueError(f"The Events API has no event type(s) {missing}; use source='logs' or 'auto'.")
+                raise ValueError(
+                    f"The Events API has no event type(s) {missing}; use source='logs' or 'auto'."
+                )
     for name in ("tags", "domains"):
         given = values.get(name)
         if isinstance(given, list | tuple) and any(isinstance(v, str) and not v.strip() for v in given):

@@ -36,14 +36,30 @@ from airflow_provider_mailgun.testing.messages import MessageStore
 from airflow_provider_mailgun.testing.util import parse_date, rfc2822
 
 MAX_LIMIT = 100
-LOG_EVENTS = (
-    "accepted delivered failed opened unique_opened clicked unique_clicked unsubscribed complained "
-    "rejected stored email_validation list_uploaded list_member_uploaded list_member_upload_error trapped"
-).split()
+LOG_EVENTS = [
+    "accepted",
+    "delivered",
+    "failed",
+    "opened",
+    "unique_opened",
+    "clicked",
+    "unique_clicked",
+    "unsubscribed",
+    "complained",
+    "rejected",
+    "stored",
+    "email_validation",
+    "list_uploaded",
+    "list_member_uploaded",
+    "list_member_upload_error",
+    "trapped",
+]
 #: metric_events names and the event types they stand for.
 METRIC_EVENTS = {
     **{name: "accepted" for name in ("accepted", "accepted_incoming", "accepted_outgoing", "processed")},
-    **{name: "delivered" for name in ("delivered", "delivered_smtp", "delivered_http", "delivered_optimized")},
+    **{
+        name: "delivered" for name in ("delivered", "delivered_smtp", "delivered_http", "delivered_optimized")
+    },
     **{name: "failed" for name in ("failed", "temporary_failed", "permanent_failed", "sent")},
     **{name: name for name in ("stored", "opened", "clicked", "complained", "unsubscribed")},
     "unique_opened": "opened",
@@ -134,9 +150,18 @@ def parse_logs_request(body: Any, now: float) -> LogsQuery:
         raise LogsError(f"Invalid 'pagination.sort': {sort!r}")
     asked = {k: v for k, v in body.items() if k != "pagination"}
     asked["pagination"] = {k: v for k, v in paging.items() if k != "token"}
-    fingerprint = hashlib.blake2b(json.dumps(asked, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+    fingerprint = hashlib.blake2b(
+        json.dumps(asked, sort_keys=True, default=str).encode(), digest_size=8
+    ).hexdigest()
     query = LogsQuery(
-        start, end, events, predicates, limit, sort == "timestamp:asc", bool(body.get("include_totals")), fingerprint
+        start,
+        end,
+        events,
+        predicates,
+        limit,
+        sort == "timestamp:asc",
+        bool(body.get("include_totals")),
+        fingerprint,
     )
     token = paging.get("token")
     if token:
@@ -334,7 +359,9 @@ def log_item(store: EventStore, domain: str, pos: int, storage_base: str) -> dic
     return item
 
 
-def logs_response(query: LogsQuery, items: list[dict[str, Any]], page: LogsPage, total: int | None) -> dict[str, Any]:
+def logs_response(
+    query: LogsQuery, items: list[dict[str, Any]], page: LogsPage, total: int | None
+) -> dict[str, Any]:
     pagination: dict[str, Any] = {"first": query.token({})}
     if page.next_cursors is not None:
         pagination["next"] = query.token(page.next_cursors)

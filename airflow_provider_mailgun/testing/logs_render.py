@@ -18,6 +18,9 @@ import time
 from typing import Any
 
 from airflow_provider_mailgun.testing.events import (
+    _CLIENT,
+    _GEO,
+    _LEVELS,
     ACCEPTED,
     CLICKED,
     CLICKED_URL,
@@ -25,9 +28,6 @@ from airflow_provider_mailgun.testing.events import (
     OPENED,
     STATUS,
     EventStore,
-    _CLIENT,
-    _GEO,
-    _LEVELS,
     storage_key,
 )
 from airflow_provider_mailgun.testing.messages import Batch
@@ -40,7 +40,16 @@ _CACHE_SIZE = 256
 class _Shared:
     """What every copy of one send has in common, in the Logs shape."""
 
-    __slots__ = ("attachments", "flags", "personal", "scheduled", "static_to", "static_vars", "tags", "template")
+    __slots__ = (
+        "attachments",
+        "flags",
+        "personal",
+        "scheduled",
+        "static_to",
+        "static_vars",
+        "tags",
+        "template",
+    )
 
     def __init__(self, batch: Batch) -> None:
         self.tags = list(batch.tags)
@@ -53,7 +62,8 @@ class _Shared:
             "is-callback": False,
         }
         self.attachments = [
-            {"filename": f.filename, "content-type": f.content_type, "size": len(f.data)} for f in batch.attachments
+            {"filename": f.filename, "content-type": f.content_type, "size": len(f.data)}
+            for f in batch.attachments
         ]
         self.template = None
         if batch.template is not None:
@@ -62,7 +72,9 @@ class _Shared:
                 "version": batch.template.get("version") or "",
                 "is-text": bool(batch.template.get("text")),
             }
-        self.scheduled = int(parse_date(batch.delivery_time) or 0) if batch.delivery_time is not None else None
+        self.scheduled = (
+            int(parse_date(batch.delivery_time) or 0) if batch.delivery_time is not None else None
+        )
         # Personal fields need the recipient's substitutions; most sends have none.
         texts = [batch.subject or "", *batch.variables.values()]
         self.personal = batch.batch_mode and any("%recipient" in t for t in texts)
@@ -113,7 +125,8 @@ class LogItemRenderer:
         item: dict[str, Any] = {
             "id": store.event_id(domain, pos),
             "event": KIND_NAMES[kind],
-            "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1000):03d}Z",
+            "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            + f".{int((ts - whole) * 1000):03d}Z",
             "log-level": _LEVELS[kind],
             "recipient": recipient,
             "recipient-domain": recipient.rpartition("@")[2],

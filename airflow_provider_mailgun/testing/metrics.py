@@ -43,9 +43,19 @@ from airflow_provider_mailgun.testing.events import (
 from airflow_provider_mailgun.testing.logs import LogsError, _predicates, _time
 from airflow_provider_mailgun.testing.state import EmulatorState
 
-DIMENSIONS = (
-    "bot country ip_pool recipient_domain recipient_provider ip domain tag device subaccount time"
-).split()
+DIMENSIONS = [
+    "bot",
+    "country",
+    "ip_pool",
+    "recipient_domain",
+    "recipient_provider",
+    "ip",
+    "domain",
+    "tag",
+    "device",
+    "subaccount",
+    "time",
+]
 USAGE_DIMENSIONS = ("subaccount", "time")
 _DURATION = re.compile(r"^(\d+)([hdm])$")
 _UNITS = {"h": 3600, "d": 86400, "m": 30 * 86400}
@@ -84,7 +94,9 @@ class MetricsQuery:
     include_aggregates: bool
 
 
-def parse_metrics_request(body: Any, now: float, known_metrics: tuple[str, ...], *, usage: bool) -> MetricsQuery:
+def parse_metrics_request(
+    body: Any, now: float, known_metrics: tuple[str, ...], *, usage: bool
+) -> MetricsQuery:
     if not isinstance(body, dict):
         raise MetricsError("Request body must be a JSON object")
     metrics = body.get("metrics")
@@ -127,7 +139,9 @@ def parse_metrics_request(body: Any, now: float, known_metrics: tuple[str, ...],
     if not isinstance(limit, int) or not 1 <= limit <= most:
         raise MetricsError(f"Invalid 'pagination.limit': must be between 1 and {most}")
     aggregates = bool(body.get("include_aggregates"))
-    return MetricsQuery(start, end, resolution, duration, dimensions, metrics, predicates, skip, limit, aggregates)
+    return MetricsQuery(
+        start, end, resolution, duration, dimensions, metrics, predicates, skip, limit, aggregates
+    )
 
 
 def floor_time(ts: float, resolution: str) -> float:
@@ -223,7 +237,9 @@ def _dimension_values(
 
 def metric_values(counts: Counter[str], names: list[str]) -> dict[str, Any]:
     delivered, bounced = counts["delivered"], counts["bounced"]
-    suppressed = counts["suppressed_bounces"] + counts["suppressed_unsubscribed"] + counts["suppressed_complaints"]
+    suppressed = (
+        counts["suppressed_bounces"] + counts["suppressed_unsubscribed"] + counts["suppressed_complaints"]
+    )
     permanent = bounced + suppressed
     failed = permanent + counts["temporary_failed"]
     sent = delivered + counts["temporary_failed"] + bounced
@@ -270,7 +286,9 @@ def usage_groups(state: EmulatorState, query: MetricsQuery) -> Groups:
     for ts, what in moments:
         if not query.start <= ts <= query.end:
             continue
-        key = tuple(f"{floor_time(ts, query.resolution):.0f}" if d == "time" else "unknown" for d in query.dimensions)
+        key = tuple(
+            f"{floor_time(ts, query.resolution):.0f}" if d == "time" else "unknown" for d in query.dimensions
+        )
         for slot in (groups[TOTALS], groups.setdefault(key, Counter())):
             if what == "processed":
                 slot["processed_count"] += 1

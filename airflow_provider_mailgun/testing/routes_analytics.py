@@ -46,38 +46,110 @@ from airflow_provider_mailgun.testing.util import json_response, message_respons
 
 METRIC_NAMES = tuple(
     f"{name}_count"
-    for name in (
-        "accepted_incoming accepted_outgoing accepted delivered_smtp delivered_http delivered_optimized "
-        "delivered stored processed sent opened clicked unique_opened unique_clicked unsubscribed "
-        "complained failed temporary_failed permanent_failed temporary_failed_esp_block "
-        "permanent_failed_esp_block rate_limit webhook permanent_failed_optimized permanent_failed_old "
-        "bounced hard_bounces soft_bounces delayed_bounce suppressed_bounces suppressed_unsubscribed "
-        "suppressed_complaints delivered_first_attempt delayed_first_attempt delivered_subsequent "
-        "delivered_two_plus_attempts"
-    ).split()
+    for name in [
+        "accepted_incoming",
+        "accepted_outgoing",
+        "accepted",
+        "delivered_smtp",
+        "delivered_http",
+        "delivered_optimized",
+        "delivered",
+        "stored",
+        "processed",
+        "sent",
+        "opened",
+        "clicked",
+        "unique_opened",
+        "unique_clicked",
+        "unsubscribed",
+        "complained",
+        "failed",
+        "temporary_failed",
+        "permanent_failed",
+        "temporary_failed_esp_block",
+        "permanent_failed_esp_block",
+        "rate_limit",
+        "webhook",
+        "permanent_failed_optimized",
+        "permanent_failed_old",
+        "bounced",
+        "hard_bounces",
+        "soft_bounces",
+        "delayed_bounce",
+        "suppressed_bounces",
+        "suppressed_unsubscribed",
+        "suppressed_complaints",
+        "delivered_first_attempt",
+        "delayed_first_attempt",
+        "delivered_subsequent",
+        "delivered_two_plus_attempts",
+    ]
 ) + tuple(
     f"{name}_rate"
-    for name in (
-        "delivered opened clicked unique_opened unique_clicked unsubscribed complained bounce fail "
-        "permanent_fail temporary_fail delayed delayed_first_attempt"
-    ).split()
+    for name in [
+        "delivered",
+        "opened",
+        "clicked",
+        "unique_opened",
+        "unique_clicked",
+        "unsubscribed",
+        "complained",
+        "bounce",
+        "fail",
+        "permanent_fail",
+        "temporary_fail",
+        "delayed",
+        "delayed_first_attempt",
+    ]
 )
 USAGE_METRIC_NAMES = tuple(
     f"{name}_count"
-    for name in (
-        "processed email_validation email_validation_public email_validation_valid email_validation_single "
-        "email_validation_bulk email_validation_list email_validation_mailgun email_validation_mailjet "
-        "email_preview email_preview_failed link_validation link_validation_failed seed_test "
-        "ip_blocklist_monitoring domain_blocklist_monitoring accessibility accessibility_failed "
-        "image_validation image_validation_failed archived"
-    ).split()
+    for name in [
+        "processed",
+        "email_validation",
+        "email_validation_public",
+        "email_validation_valid",
+        "email_validation_single",
+        "email_validation_bulk",
+        "email_validation_list",
+        "email_validation_mailgun",
+        "email_validation_mailjet",
+        "email_preview",
+        "email_preview_failed",
+        "link_validation",
+        "link_validation_failed",
+        "seed_test",
+        "ip_blocklist_monitoring",
+        "domain_blocklist_monitoring",
+        "accessibility",
+        "accessibility_failed",
+        "image_validation",
+        "image_validation_failed",
+        "archived",
+    ]
 )
 ACCOUNT_TAG_LIMIT = 5000
-ROLE_ACCOUNTS = ("admin", "info", "support", "sales", "postmaster", "abuse", "noreply", "no-reply", "webmaster")
+ROLE_ACCOUNTS = (
+    "admin",
+    "info",
+    "support",
+    "sales",
+    "postmaster",
+    "abuse",
+    "noreply",
+    "no-reply",
+    "webmaster",
+)
 DISPOSABLE_DOMAINS = ("mailinator.com", "10minutemail.com", "guerrillamail.com", "trashmail.com")
-TYPOS = {"gmial.com": "gmail.com", "gamil.com": "gmail.com", "hotmial.com": "hotmail.com", "yaho.com": "yahoo.com"}
+TYPOS = {
+    "gmial.com": "gmail.com",
+    "gamil.com": "gmail.com",
+    "hotmial.com": "hotmail.com",
+    "yaho.com": "yahoo.com",
+}
 
 
+_encode: Any
 try:  # installed with Airflow; a Logs page encodes several times faster than with json.dumps
     from msgspec.json import encode as _encode
 except ImportError:  # pragma: no cover
@@ -151,7 +223,9 @@ def routes(state: EmulatorState) -> list[Route]:
     async def tag_limits(request: Request) -> Response:
         with state.lock:
             count = len({tag for dom in state.domains.values() for tag in dom.tags})
-        return json_response({"limit": ACCOUNT_TAG_LIMIT, "count": count, "limit_reached": count >= ACCOUNT_TAG_LIMIT})
+        return json_response(
+            {"limit": ACCOUNT_TAG_LIMIT, "count": count, "limit_reached": count >= ACCOUNT_TAG_LIMIT}
+        )
 
     async def validate(request: Request) -> Response:
         address = (request.query_params.get("address") or "").strip()
@@ -185,14 +259,18 @@ def _list_tags(state: EmulatorState, body: dict[str, Any]) -> Response:
         return message_response(f"Invalid sort: {sort}")
     prefix = str(body.get("tag") or "").lower()
     with state.lock:
-        records = {}
+        records: dict[str, dict[str, Any]] = {}
         for dom in state.domains.values():
             for key, record in dom.tags.items():
                 if key.startswith(prefix):
                     merged = records.setdefault(key, dict(record))
                     merged["first"] = min(merged["first"], record["first"])
                     merged["last"] = max(merged["last"], record["last"])
-        ordering = {"tag": lambda r: r["tag"].lower(), "lastseen": lambda r: r["last"], "firstseen": lambda r: r["first"]}
+        ordering = {
+            "tag": lambda r: r["tag"].lower(),
+            "lastseen": lambda r: r["last"],
+            "firstseen": lambda r: r["first"],
+        }
         chosen = sorted(records.values(), key=ordering[field], reverse=direction == "desc")
         page = chosen[skip : skip + limit]
         items = [_tag_item(state, record, with_metrics) for record in page]
@@ -236,7 +314,9 @@ def validation_result(address: str) -> dict[str, Any]:
     if not valid_address(address):
         result.update(result="undeliverable", risk="high", reason=["malformed address"])
     elif domain in TYPOS:
-        result.update(result="undeliverable", risk="high", reason=["no_mx"], did_you_mean=f"{local}@{TYPOS[domain]}")
+        result.update(
+            result="undeliverable", risk="high", reason=["no_mx"], did_you_mean=f"{local}@{TYPOS[domain]}"
+        )
     elif local.startswith("bounce"):
         result.update(result="undeliverable", risk="high", reason=["mailbox_does_not_exist"])
     elif result["is_disposable_address"]:

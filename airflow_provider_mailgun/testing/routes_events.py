@@ -20,7 +20,6 @@ from airflow_provider_mailgun.testing.events_query import EventQuery, QueryError
 from airflow_provider_mailgun.testing.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response
 
-
 #: What a retired Events API answers (410 Gone, Mailgun's usual ``{"message"}`` body); see
 #: ``MailgunEmulator.retire_events_api``.
 RETIRED = "The Events API has been retired for this account; use the Logs API (POST /v1/analytics/logs)"

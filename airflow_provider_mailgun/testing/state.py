@@ -272,7 +272,9 @@ class EmulatorState:
                 dom.suppressions["bounces"].put(address, bounce_record(address, "550", "", ts))
         elif kind == UNSUBSCRIBED:
             table = dom.suppressions["unsubscribes"]
-            key, record = make_record("unsubscribes", {"address": address, "tags": list(batch.tags) or ["*"]}, ts)
+            key, record = make_record(
+                "unsubscribes", {"address": address, "tags": list(batch.tags) or ["*"]}, ts
+            )
             table.put(key, merge_unsubscribe(table.get(key), record))
         else:
             dom.suppressions["complaints"].put(address, {"address": address, "created_at": rfc2822(ts)})

@@ -14,7 +14,10 @@ import pytest
 
 from airflow_provider_mailgun._compat import AirflowFailException
 from airflow_provider_mailgun.client import MailgunBadRequestError, MailgunConnectionError
-from airflow_provider_mailgun.operators.analytics import MailgunEngagementReportOperator, MailgunExportEventsOperator
+from airflow_provider_mailgun.operators.analytics import (
+    MailgunEngagementReportOperator,
+    MailgunExportEventsOperator,
+)
 from airflow_provider_mailgun.testing import MailgunEmulator
 
 
@@ -27,7 +30,9 @@ def _send(emu: MailgunEmulator, recipients: list[str], tag: str = "news") -> Non
 
     fields = {"from": "n@mg.example.com", "to": recipients, "subject": "s", "text": "t", "o:tag": tag}
     fields["recipient-variables"] = "{}"
-    requests.post(f"{emu.url}/v3/{emu.domain}/messages", auth=("api", emu.mailgun_key), data=fields, timeout=10)
+    requests.post(
+        f"{emu.url}/v3/{emu.domain}/messages", auth=("api", emu.mailgun_key), data=fields, timeout=10
+    )
 
 
 def _three_sends(emu: MailgunEmulator) -> tuple[datetime, datetime]:
@@ -68,28 +73,46 @@ def test_export_writes_the_interval_once_and_identically(
     result = _export(mailgun_conn_id, target, start, end)
     rows = _rows(target)
     recipients = {row["recipient"] for row in rows}
-    assert recipients == {f"in{i:03d}@example.org" for i in range(150)} | {"bounce@example.org", "other@example.org"}
+    assert recipients == {f"in{i:03d}@example.org" for i in range(150)} | {
+        "bounce@example.org",
+        "other@example.org",
+    }
     assert len(rows) == 2 * 152 == result["rows"]
-    assert result == {"path": f"file://{target}", "rows": 304, "bytes": target.stat().st_size, "requests": 4, "source": "logs"}
+    assert result == {
+        "path": f"file://{target}",
+        "rows": 304,
+        "bytes": target.stat().st_size,
+        "requests": 4,
+        "source": "logs",
+    }
     stamps = [row["@timestamp"] for row in rows]
     assert stamps == sorted(stamps)
     assert all(start.isoformat()[:19] <= s[:19] for s in stamps)
     header = target.read_bytes()[:10]
-    assert header[3] & 0x08 == 0 and header[4:8] == b"\0\0\0\0"  # no file name, no modification time
+    assert header[3] & 0x08 == 0
+    assert header[4:8] == b"\0\0\0\0"
     first = _digest(target)
     again = _export(mailgun_conn_id, target, start, end)  # a re-run (or a backfill) of the interval
-    assert _digest(target) == first and again == result
+    assert _digest(target) == first
+    assert again == result
     assert [p.name for p in target.parent.iterdir()] == ["day.jsonl.gz"]  # no temporary left
 
 
-def test_filters_by_event_tag_and_domain(mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path) -> None:
+def test_filters_by_event_tag_and_domain(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path
+) -> None:
     start, end = _three_sends(mailgun_emulator)
     failed = _export(mailgun_conn_id, tmp_path / "f.gz", start, end, events=["failed"])
-    assert [r["recipient"] for r in _rows(tmp_path / "f.gz")] == ["bounce@example.org"] and failed["rows"] == 1
-    promo = _export(mailgun_conn_id, tmp_path / "p.gz", start, end, tags=["promo"], domains=["MG.example.com"])
-    assert {r["recipient"] for r in _rows(tmp_path / "p.gz")} == {"other@example.org"} and promo["rows"] == 2
+    assert [r["recipient"] for r in _rows(tmp_path / "f.gz")] == ["bounce@example.org"]
+    assert failed["rows"] == 1
+    promo = _export(
+        mailgun_conn_id, tmp_path / "p.gz", start, end, tags=["promo"], domains=["MG.example.com"]
+    )
+    assert {r["recipient"] for r in _rows(tmp_path / "p.gz")} == {"other@example.org"}
+    assert promo["rows"] == 2
     none = _export(mailgun_conn_id, tmp_path / "n.gz", start, end, domains=["elsewhere.example.com"])
-    assert none["rows"] == 0 and _rows(tmp_path / "n.gz") == []
+    assert none["rows"] == 0
+    assert _rows(tmp_path / "n.gz") == []
 
 
 def test_a_folder_path_names_the_object_after_the_interval(
@@ -108,7 +131,8 @@ def test_events_fallback_when_the_gateway_does_not_forward_logs(
     _export(mailgun_conn_id, tmp_path / "logs.gz", start, end)
     mailgun_emulator.set_gateway_forwards_newer_apis(False)
     result = _export(maton_conn_id, tmp_path / "events.gz", start, end)
-    assert result["source"] == "events" and result["rows"] == 304
+    assert result["source"] == "events"
+    assert result["rows"] == 304
 
     def essence(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         keys = ("id", "event", "@timestamp", "recipient", "tags", "user-variables", "domain")
@@ -144,7 +168,12 @@ def test_dropped_connections_mid_export(
 ) -> None:
     start, end = _three_sends(mailgun_emulator)
     extra = {"default_domain": mailgun_emulator.domain, "max_attempts": 2, "timeout": 5}
-    conn = {"conn_type": "mailgun", "host": mailgun_emulator.url, "password": mailgun_emulator.mailgun_key, "extra": extra}
+    conn = {
+        "conn_type": "mailgun",
+        "host": mailgun_emulator.url,
+        "password": mailgun_emulator.mailgun_key,
+        "extra": extra,
+    }
     monkeypatch.setenv("AIRFLOW_CONN_FRAGILE", json.dumps(conn))
     clean = tmp_path / "clean.gz"
     _export("fragile", clean, start, end)
@@ -179,7 +208,9 @@ def test_bad_input_fails_before_any_request(
     mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path, options: dict, words: str
 ) -> None:
     settings = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", **options}
-    operator = MailgunExportEventsOperator(task_id="x", mailgun_conn_id=mailgun_conn_id, path=f"file://{tmp_path}/x.gz", **settings)
+    operator = MailgunExportEventsOperator(
+        task_id="x", mailgun_conn_id=mailgun_conn_id, path=f"file://{tmp_path}/x.gz", **settings
+    )
     with pytest.raises(AirflowFailException, match=words):
         operator.execute({})  # type: ignore[arg-type]
     assert mailgun_emulator.requests() == []
@@ -199,13 +230,18 @@ def test_literal_mistakes_fail_when_the_dag_is_parsed() -> None:
 
 def test_report_per_tag_and_day(mailgun_emulator: MailgunEmulator, maton_conn_id: str) -> None:
     start = datetime.now(timezone.utc) - timedelta(minutes=5)
-    _send(mailgun_emulator, [f"r{i}@example.org" for i in range(8)] + ["bounce1@example.org", "bounce2@example.org"])
+    _send(
+        mailgun_emulator,
+        [f"r{i}@example.org" for i in range(8)] + ["bounce1@example.org", "bounce2@example.org"],
+    )
     _send(mailgun_emulator, ["p@example.org", "complain@example.org"], tag="promo")
     mailgun_emulator.engage("opened", tag="news", limit=4)
     mailgun_emulator.engage("clicked", tag="news", limit=2)
     mailgun_emulator.engage("unsubscribed", recipient="p@example.org")
     end = datetime.now(timezone.utc) + timedelta(seconds=1)
-    operator = MailgunEngagementReportOperator(task_id="report", mailgun_conn_id=maton_conn_id, start=start, end=end)
+    operator = MailgunEngagementReportOperator(
+        task_id="report", mailgun_conn_id=maton_conn_id, start=start, end=end
+    )
     result = operator.execute({})  # type: ignore[arg-type]
     day = end.date().isoformat() if start.date() == end.date() else None
     by_tag = {row["tag"]: row for row in result["rows"]}

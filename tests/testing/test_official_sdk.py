@@ -12,7 +12,9 @@ import pytest
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.testing.test_emulator_schema import SPEC_PATH, _validate
 
-mailgun_client = pytest.importorskip("mailgun.client", reason="install the test extra: pip install 'mailgun>=1.10'")
+mailgun_client = pytest.importorskip(
+    "mailgun.client", reason="install the test extra: pip install 'mailgun>=1.10'"
+)
 yaml = pytest.importorskip("yaml")
 
 HEADERS = {"Content-Type": "application/json"}
@@ -33,10 +35,18 @@ def _load() -> dict:
 
 def test_sdk_logs_and_metrics(mailgun_emulator: MailgunEmulator, send) -> None:
     spec = _load()
-    send(to=["a@example.com", "b@example.com", "bounce@example.com"], **{"o:tag": "sdk", "recipient-variables": "{}"})
+    send(
+        to=["a@example.com", "b@example.com", "bounce@example.com"],
+        **{"o:tag": "sdk", "recipient-variables": "{}"},
+    )
     mailgun_emulator.engage("opened", tag="sdk")
-    with mailgun_client.Client(auth=("api", mailgun_emulator.mailgun_key), api_url=mailgun_emulator.url) as client:
-        query = {"events": ["delivered", "failed", "opened"], "pagination": {"sort": "timestamp:asc", "limit": 3}}
+    with mailgun_client.Client(
+        auth=("api", mailgun_emulator.mailgun_key), api_url=mailgun_emulator.url
+    ) as client:
+        query = {
+            "events": ["delivered", "failed", "opened"],
+            "pagination": {"sort": "timestamp:asc", "limit": 3},
+        }
         first = client.analytics_logs.create(data=json.dumps(query), headers=HEADERS)
         assert first.status_code == 200, first.text
         page = first.json()
