@@ -134,11 +134,7 @@ class ExportPlan:
         query: dict[str, Any] = {"start": self.start, "end": self.end, "sort": "timestamp:asc", "limit": 100}
         if self.events:
             query["events"] = list(self.events)
-        conditions: dict[str, Any] = {}
-        if self.domains:
-            conditions["domain"] = list(self.domains)
-        if self.tags:
-            conditions["tag"] = list(self.tags)
+        conditions = shorthand_filter(self.domains, self.tags)
         if conditions:
             query["filter"] = conditions
         return query
@@ -192,3 +188,13 @@ class ReportPlan:
         assert begin is not None
         assert finish is not None
         return cls(begin, finish, _names(tags, "tag"), tuple(d.lower() for d in _names(domains, "domain")))
+
+
+def shorthand_filter(domains: tuple[str, ...], tags: tuple[str, ...]) -> dict[str, list[str]]:
+    """The API filter (shorthand form) for these domains and tags; empty when neither is given."""
+    conditions: dict[str, list[str]] = {}
+    if domains:
+        conditions["domain"] = list(domains)
+    if tags:
+        conditions["tag"] = list(tags)
+    return conditions

@@ -21,7 +21,7 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from airflow_provider_mailgun._analytics.plan import ReportPlan
+from airflow_provider_mailgun._analytics.plan import ReportPlan, shorthand_filter
 
 COUNTS = {
     "accepted": "accepted_count",
@@ -51,11 +51,7 @@ def metrics_query(plan: ReportPlan) -> dict[str, Any]:
         "dimensions": ["time", "tag"],
         "metrics": list(COUNTS.values()),
     }
-    conditions: dict[str, Any] = {}
-    if plan.domains:
-        conditions["domain"] = list(plan.domains)
-    if plan.tags:
-        conditions["tag"] = list(plan.tags)
+    conditions = shorthand_filter(plan.domains, plan.tags)
     if conditions:
         query["filter"] = conditions
     return query

@@ -300,9 +300,7 @@ class EventStore:
         if kind == ACCEPTED:
             event["method"] = "HTTP"
         elif kind >= OPENED:
-            event.update({"ip": "198.51.100.7", "geolocation": dict(_GEO), "client-info": dict(_CLIENT)})
-            if kind == CLICKED:
-                event["url"] = CLICKED_URL
+            add_engagement(event, kind)
         elif kind in STATUS:
             self._add_status(event, kind, recipient)
         return event
@@ -337,6 +335,13 @@ class EventStore:
         if severity is not None:
             event["severity"] = severity
             event["reason"] = reason
+
+
+def add_engagement(event: dict[str, Any], kind: int) -> None:
+    """Where an engaged recipient was (opens, clicks, unsubscribes), and the clicked link."""
+    event.update({"ip": "198.51.100.7", "geolocation": dict(_GEO), "client-info": dict(_CLIENT)})
+    if kind == CLICKED:
+        event["url"] = CLICKED_URL
 
 
 def storage_key(batch: Batch, local: int) -> str:

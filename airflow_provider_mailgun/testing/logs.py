@@ -241,17 +241,18 @@ def _matcher(store: EventStore, domain: str, query: LogsQuery) -> Callable[[int]
     def match(pos: int) -> bool:
         if pos in hidden:
             return False
-        for read, comparator, values in checks:
-            found = read(pos)
-            if comparator in ("=", "!="):
-                hit = any(v in values for v in found)
-            else:
-                hit = any(w in v for v in found for w in values)
-            if hit != (comparator in ("=", "contains")):
-                return False
-        return True
+        return all(holds(comparator, values, read(pos)) for read, comparator, values in checks)
 
     return match
+
+
+def holds(comparator: str, values: tuple[str, ...], found: list[str]) -> bool:
+    """Whether a predicate holds for an event's values of its attribute (lower-case text)."""
+    if comparator in ("=", "!="):
+        hit = any(v in values for v in found)
+    else:
+        hit = any(w in v for v in found for w in values)
+    return hit == (comparator in ("=", "contains"))
 
 
 def _field(messages: MessageStore, log: Any, attribute: str) -> Callable[[int], list[str]]:

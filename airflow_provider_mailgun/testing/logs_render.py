@@ -18,16 +18,13 @@ import time
 from typing import Any
 
 from airflow_provider_mailgun.testing.events import (
-    _CLIENT,
-    _GEO,
     _LEVELS,
     ACCEPTED,
-    CLICKED,
-    CLICKED_URL,
     KIND_NAMES,
     OPENED,
     STATUS,
     EventStore,
+    add_engagement,
     storage_key,
 )
 from airflow_provider_mailgun.testing.messages import Batch
@@ -148,9 +145,7 @@ class LogItemRenderer:
         if kind == ACCEPTED:
             item["method"] = "HTTP"
         elif kind >= OPENED:
-            item.update({"ip": "198.51.100.7", "geolocation": dict(_GEO), "client-info": dict(_CLIENT)})
-            if kind == CLICKED:
-                item["url"] = CLICKED_URL
+            add_engagement(item, kind)
         elif kind in STATUS:
             EventStore._add_status(item, kind, recipient)
             status = STATUS[kind]

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import calendar
 import re
 import time
 from bisect import bisect_left, bisect_right
@@ -40,8 +39,9 @@ from airflow_provider_mailgun.testing.events import (
     OPENED,
     UNSUBSCRIBED,
 )
-from airflow_provider_mailgun.testing.logs import LogsError, _predicates, _time
+from airflow_provider_mailgun.testing.logs import LogsError, _predicates, _time, holds
 from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.util import floor_time
 
 DIMENSIONS = [
     "bot",
@@ -144,15 +144,6 @@ def parse_metrics_request(
     )
 
 
-def floor_time(ts: float, resolution: str) -> float:
-    tm = time.gmtime(ts)
-    if resolution == "hour":
-        return float(calendar.timegm((tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, 0, 0)))
-    if resolution == "day":
-        return float(calendar.timegm((tm.tm_year, tm.tm_mon, tm.tm_mday, 0, 0, 0)))
-    return float(calendar.timegm((tm.tm_year, tm.tm_mon, 1, 0, 0, 0)))
-
-
 def _rfc2822_zero(ts: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
 
@@ -203,13 +194,7 @@ def _passes(query: MetricsQuery, domain: str, recipient: str, tags: list[str]) -
         found = {"domain": [domain], "tag": [t.lower() for t in tags]}.get(attribute)
         if attribute == "recipient_domain":
             found = [recipient.rpartition("@")[2]]
-        if found is None:
-            found = ["unknown"]
-        if comparator in ("=", "!="):
-            hit = any(v in values for v in found)
-        else:
-            hit = any(w in v for v in found for w in values)
-        if hit != (comparator in ("=", "contains")):
+        if not holds(comparator, values, found if found is not None else ["unknown"]):
             return False
     return True
 
