@@ -27,23 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Event names of Mailgun's Events and Logs APIs a watch may ask for.
-EVENT_NAMES = frozenset(
-    {
-        "accepted",
-        "rejected",
-        "delivered",
-        "failed",
-        "opened",
-        "clicked",
-        "unsubscribed",
-        "complained",
-        "stored",
-        "list_member_uploaded",
-        "list_member_upload_error",
-        "list_uploaded",
-    }
-)
+from airflow_provider_mailgun._analytics.plan import EVENTS_API_TYPES
+
+#: Event names a watch may ask for: those the Events API filters on.
+EVENT_NAMES = frozenset(EVENTS_API_TYPES)
 SEVERITIES = ("permanent", "temporary")
 STATE_VERSION = 1
 #: Two timestamps of one event differ by float rounding only; another day's reuse of an id by far more.
