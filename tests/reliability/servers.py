@@ -18,16 +18,25 @@ import json
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+Answer = tuple[int, dict[str, str], bytes]
+DEFAULT_BODY = json.dumps({"items": [], "paging": {}, "message": "ok", "id": "<x@y>"}).encode()
+
 
 class RecordingServer:
-    """Answers every request with ``200 {"items": [], "paging": {}}`` and records it."""
+    """Answers every request with ``200 {"items": [], "paging": {}}`` and records it.
 
-    def __init__(self, *, tls: bool = False) -> None:
+    ``answer(method, path)`` may script other replies ``(status, headers, body)``; headers are
+    written exactly as given (a test server library would normalise a malformed ``Location``).
+    """
+
+    def __init__(self, *, tls: bool = False, answer: Callable[[str, str], Answer] | None = None) -> None:
+        self.answer = answer or (lambda method, path: (200, {}, DEFAULT_BODY))
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._tls = tls
@@ -60,10 +69,12 @@ class RecordingServer:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 recorder.record(self)
-                payload = json.dumps({"items": [], "paging": {}, "message": "ok", "id": "<x@y>"}).encode()
-                self.send_response(200)
+                status, headers, payload = recorder.answer(self.command, self.path)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
