@@ -164,7 +164,7 @@ def _redirecting(foreign: RecordingServer, status: int) -> RecordingServer:
     A plain ``http.server`` writes the ``Location`` header byte for byte, as a hostile or broken
     server would; werkzeug would percent-encode the backslash.
     """
-    server = RecordingServer(answer=lambda method, path: (status, {"Location": location(path)}, b""))
+    server = RecordingServer(answer=lambda request: (status, {"Location": location(request["path"])}, b""))
 
     def location(path: str) -> str:
         return f"{foreign.url}\\@{urlsplit(server.url).netloc}{path}"
