@@ -201,3 +201,20 @@ def test_variable_ledger_names_fit_airflows_key_column() -> None:
     name = VariableStore(long_scope)._name("mailgun-send-ledger:0")
     assert len(name) <= MAX_VARIABLE_KEY
     assert name != VariableStore(long_scope.replace("__3", "__4"))._name("mailgun-send-ledger:0")
+
+
+@pytest.mark.parametrize("on_invalid", ["fail", "skip"])
+def test_a_quoted_display_name_with_a_comma_is_one_recipient(on_invalid: str) -> None:
+    to = '"Doe, John" <john@example.org>, ann@example.org; "Roe; Jane" <jane@example.org>'
+    plan = build_plan(
+        _spec(to=to, cc='"Ops, Team" <ops@example.org>', batch=False, on_invalid=on_invalid), SCOPE
+    )
+    assert plan.skipped_invalid == ()
+    (batch,) = plan.batches
+    fields = batch.fields()
+    assert [value for name, value in fields if name == "to"] == [
+        '"Doe, John" <john@example.org>',
+        "ann@example.org",
+        '"Roe; Jane" <jane@example.org>',
+    ]
+    assert ("cc", '"Ops, Team" <ops@example.org>') in fields

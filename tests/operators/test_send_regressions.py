@@ -1,10 +1,8 @@
-"""Exactly once per recipient where a send's outcome is unclear, against the emulator over real HTTP.
+"""Send defects a review reproduced, each pinned against the emulator over real HTTP.
 
 * A 2xx reply without a usable message id (a proxy's HTML page after Mailgun took the send) is
   ambiguous: reconciled against the events, never resent blindly.
-* The same recipients in another order on a retry give the same batch keys (``batch=False`` too).
-* Reconciliation finds the batch's ``accepted`` event when the recipient's case differs from what
-  Mailgun stores.
+* A quoted display name with a comma is one recipient, and reaches Mailgun as one.
 """
 
 from __future__ import annotations
@@ -79,3 +77,18 @@ def test_a_2xx_without_a_message_id_is_reconciled_not_resent(
     result = xcom_result(dag_run, "send")
     assert len(result["message_ids"]) == 4
     assert result["reconciled"] == 1
+
+
+def test_a_quoted_display_name_with_a_comma_is_mailed_as_one_recipient(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    result = MailgunSendMessageOperator(
+        task_id="names", mailgun_conn_id=mailgun_conn_id, from_email='"News, Weekly" <news@mg.example.com>',
+        to='"Doe, John" <john@example.org>, ann@example.org', cc='"Ops; Team" <ops@example.org>',
+        batch=False, subject="s", text="t", on_invalid="skip",
+    ).execute({})  # type: ignore[arg-type]  # fmt: skip
+    assert result["skipped_invalid"] == []
+    copies = {m["recipient"]: m for m in mailgun_emulator.messages()}
+    assert sorted(copies) == ["ann@example.org", "john@example.org", "ops@example.org"]
+    assert '"Doe, John" <john@example.org>' in copies["john@example.org"]["to"]
+    assert copies["john@example.org"]["from"] == '"News, Weekly" <news@mg.example.com>'
