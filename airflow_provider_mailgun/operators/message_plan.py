@@ -495,9 +495,10 @@ def _spread_key(recipient: Recipient) -> bytes:
 
 
 def _batch_key(scope: str, recipients: Sequence[Recipient]) -> str:
+    """The scope (task instance and ledger generation) and the set of recipients, in any order."""
     digest = hashlib.sha256(scope.encode())
-    for recipient in recipients:
-        digest.update(b"\0" + recipient.address.key.encode())
+    for key in sorted(recipient.address.key for recipient in recipients):
+        digest.update(b"\0" + key.encode())
     return digest.hexdigest()[:24]
 
 

@@ -3,17 +3,27 @@
 * A 2xx reply without a usable message id (a proxy's HTML page after Mailgun took the send) is
   ambiguous: reconciled against the events, never resent blindly.
 * A quoted display name with a comma is one recipient, and reaches Mailgun as one.
+* The result's ``started_at`` is the earliest send of any try, so the delivery sensor reads the
+  events of batches an earlier try sent long before.
+* Reconciliation finds a batch's ``accepted`` event when Mailgun stores the recipient in another
+  case than the one sent.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
 import pendulum
 import pytest
 from airflow.sdk import DAG
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
@@ -92,3 +102,108 @@ def test_a_quoted_display_name_with_a_comma_is_mailed_as_one_recipient(
     assert sorted(copies) == ["ann@example.org", "john@example.org", "ops@example.org"]
     assert '"Doe, John" <john@example.org>' in copies["john@example.org"]["to"]
     assert copies["john@example.org"]["from"] == '"News, Weekly" <news@mg.example.com>'
+
+
+LATER = 20 * 60.0
+
+
+class _RetriedTwentyMinutesLater(MailgunSendMessageOperator):
+    """Try 2 starts 20 minutes after try 1 (a long retry delay): the emulator's event clock moves on,
+    and so does the operator's clock."""
+
+    emulator: MailgunEmulator
+
+    def execute(self, context: Any) -> Any:
+        if context["ti"].try_number == 1:
+            return super().execute(context)
+        self.emulator.advance_events(LATER)
+        real = time.time
+        with mock.patch("airflow_provider_mailgun.operators.messages.time") as clock:
+            clock.time.side_effect = lambda: real() + LATER
+            return super().execute(context)
+
+
+def _later_sensor() -> type[Any]:
+    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+
+    class _WaitingAfterTheRetry(MailgunDeliverySensor):
+        """The wait runs after try 2, so 20 minutes after try 1 too."""
+
+        def execute(self, context: Any) -> Any:
+            real = time.time
+            with mock.patch("airflow_provider_mailgun.sensors.events.time") as clock:
+                clock.time.side_effect = lambda: real() + LATER
+                return super().execute(context)
+
+    return _WaitingAfterTheRetry
+
+
+def test_the_delivery_sensor_finds_batches_an_earlier_try_sent_long_before(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    # Try 1 has two batches accepted, then the third is refused (400): the task is retried.
+    mailgun_emulator.set_faults({"error_at": {"3": 400}, "path": "/messages", "methods": ["POST"]})
+    _RetriedTwentyMinutesLater.emulator = mailgun_emulator
+    first_try = time.time()
+    with DAG("send_then_wait_after_a_long_retry_delay", schedule=None, start_date=START) as dag:
+        send = _RetriedTwentyMinutesLater(
+            task_id="send", mailgun_conn_id=mailgun_conn_id, from_email=FROM,
+            to=[f"w{i}@example.org" for i in range(8)], subject="s", text="t", batch_size=2,
+            max_concurrency=1, retries=1, retry_delay=timedelta(0),
+        )  # fmt: skip
+        send >> _later_sensor()(
+            task_id="wait", mailgun_conn_id=mailgun_conn_id, message_ids=send.output, mode="poke",
+            poke_interval=1, timeout=15,
+        )  # fmt: skip
+    dag_run = run_dag(dag)
+    result = xcom_result(dag_run, "send")
+    assert len(result["message_ids"]) == 4
+    assert result["started_at"] < first_try + 60  # when try 1 sent its batches, not when try 2 began
+    assert task_states(dag_run) == {"send": "success", "wait": "success"}
+    assert xcom_result(dag_run, "wait")["delivered"] == 8
+
+
+def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTTPServer) -> None:
+    """A stand-in Mailgun that stores recipients lower-cased and filters events by exact match."""
+    from airflow_provider_mailgun.client import ClientConfig
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
+    from airflow_provider_mailgun.operators.send_execution import PlanSender
+    from airflow_provider_mailgun.operators.send_ledger import MemoryStore, SendLedger
+
+    accepted: list[dict[str, Any]] = []
+
+    def take_send(request: Request) -> Response:
+        form = request.form
+        accepted.extend(
+            {"event": "accepted", "id": f"a{len(accepted)}", "timestamp": time.time(),
+             "recipient": address.lower(), "user-variables": {"airflow-batch": form["v:airflow-batch"]},
+             "message": {"headers": {"message-id": "stored.1@mg.example.com"}}}
+            for address in form.getlist("to")
+        )  # fmt: skip
+        return Response('{"message": "upstream timeout"}', status=503, content_type="application/json")
+
+    def events(request: Request) -> Response:
+        wanted = request.args.get("recipient")
+        items = [e for e in accepted if e["recipient"] == wanted]  # exact: case-sensitive
+        return Response(json.dumps({"items": items, "paging": {}}), content_type="application/json")
+
+    httpserver.expect_request("/v3/mg.example.com/messages", method="POST").respond_with_handler(take_send)
+    httpserver.expect_request("/v3/mg.example.com/events").respond_with_handler(events)
+    hook = MailgunHook()
+    hook.__dict__["config"] = ClientConfig.for_mailgun("k" * 20, base_url=httpserver.url_for("/"))
+    plan = build_plan(
+        SendSpec(to=["Ann.Smith@Example.org", "Carl.Jones@Example.org"], from_email=FROM, subject="s",
+                 text="t", batch=True),
+        "dag__run__task__-1",
+    )  # fmt: skip
+    sender = PlanSender(
+        hook, "mg.example.com", plan, SendLedger(MemoryStore(), plan.fingerprint), max_concurrency=1,
+        on_ambiguous="fail", reconcile_timeout=1, log=logging.getLogger(__name__),
+    )  # fmt: skip
+    try:
+        outcome = sender.run()
+    finally:
+        hook.close()
+    assert outcome.reconciled == 1
+    assert list(outcome.message_ids.values()) == ["stored.1@mg.example.com"]
