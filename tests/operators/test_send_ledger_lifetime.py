@@ -34,7 +34,9 @@ from tests.dag_runner import clear_and_rerun, run_dag, task_states, xcom_result
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 FROM = "News <news@mg.example.com>"
-AIRFLOW_3_3 = Version(airflow.__version__).release >= (3, 3)
+needs_airflow_3_3 = pytest.mark.skipif(
+    Version(airflow.__version__).release < (3, 3), reason="[state_store] exists from Airflow 3.3"
+)
 STORES = ["task_state_store", "variable"]
 
 
@@ -170,7 +172,7 @@ def _ledger_variables(dag_id: str) -> dict[str, Any]:
         return {row.key: json.loads(row.val) for row in rows}
 
 
-@pytest.mark.skipif(not AIRFLOW_3_3, reason="[state_store] exists from Airflow 3.3")
+@needs_airflow_3_3
 def test_with_clear_on_success_the_completed_send_is_still_remembered(
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,7 +189,7 @@ def test_with_clear_on_success_the_completed_send_is_still_remembered(
     assert len(mailgun_emulator.messages()) == 6
 
 
-@pytest.mark.skipif(not AIRFLOW_3_3, reason="[state_store] exists from Airflow 3.3")
+@needs_airflow_3_3
 def test_the_kept_ledger_expires_after_default_retention_days(
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,6 @@ sends. A second local server records every request it gets and must receive none
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +22,7 @@ from werkzeug import Response
 
 from airflow_provider_mailgun.client import MailgunClient, UnsafeURLError
 from airflow_provider_mailgun.client.config import ClientConfig
-from tests.reliability.conftest import set_connection
+from tests.reliability.conftest import accepted_events, assert_the_wait_refuses_the_link, set_connection
 from tests.reliability.servers import RecordingServer
 
 KEY = "key-links-sentinel-8d1f3a5c7e9b4d2f6a8c0e1b3d5f7a9c"
@@ -247,51 +246,20 @@ def test_a_bounce_clearing_dry_run_does_not_send_the_key_elsewhere(
     _assert_refused(foreign, lambda: operator.execute({}))  # type: ignore[arg-type]
 
 
-def _events(count: int) -> list[dict[str, Any]]:
-    now = time.time()
-    return [
-        {
-            "id": f"e{i}",
-            "event": "accepted",
-            "timestamp": now - 60 + i * 0.01,
-            "recipient": f"r{i}@example.org",
-            "message": {"headers": {"message-id": "m1@mg.example.com"}},
-        }
-        for i in range(count)
-    ]
-
-
 @pytest.mark.parametrize("entrance", ENTRANCES)
 def test_a_confusing_events_link_fails_the_sensor_and_the_trigger_without_sending_the_key(
     httpserver: HTTPServer, foreign: RecordingServer, entrance: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
-    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
-
     conn_id = _connection(monkeypatch, httpserver, entrance)
     served = _prefix(entrance) + f"/v3/{DOMAIN}/events"
     # A full page (300 events): the wait must read on, through the confusing link.
     httpserver.expect_request(served).respond_with_json(
-        {"items": _events(300), "paging": {"next": _confusing(foreign, httpserver, served + "/TOKEN")}}
+        {
+            "items": accepted_events(300),
+            "paging": {"next": _confusing(foreign, httpserver, served + "/TOKEN")},
+        }
     )
-    sensor = MailgunDeliverySensor(
-        task_id="wait", mailgun_conn_id=conn_id, message_ids=["m1@mg.example.com"], mode="poke",
-        timeout=5, poke_interval=1,
-    )  # fmt: skip
-    _assert_refused(foreign, lambda: sensor.execute({}))  # type: ignore[arg-type]
-
-    trigger = MailgunDeliveryTrigger(
-        mailgun_conn_id=conn_id, domain=DOMAIN, message_ids=["m1@mg.example.com"], begin=time.time() - 600,
-        poll_interval=0.1,
-    )  # fmt: skip
-
-    async def first_event() -> Any:
-        return await trigger.run().__anext__()
-
-    event = asyncio.run(first_event())
-    assert event.payload["status"] == "error"
-    assert "Refusing to send credentials" in event.payload["message"]
-    assert foreign.requests == []
+    assert_the_wait_refuses_the_link(conn_id, DOMAIN, foreign.requests)
 
 
 @pytest.mark.parametrize("entrance", ENTRANCES)

@@ -96,6 +96,12 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1,
 """
 
 
+def _dag_file(folder: Path, template: str, **values: Any) -> Path:
+    path = folder / f"{values['dag_id']}.py"
+    path.write_text(textwrap.dedent(template.format(batch_size=BATCH_SIZE, **values)))
+    return path
+
+
 def _start(
     command: str, dag_file: Path, log: Path, *extra: str, dag_id: str = DAG_ID
 ) -> subprocess.Popen[bytes]:
@@ -156,6 +162,14 @@ def _mark_up_for_retry(dag_id: str = DAG_ID) -> None:
         ti.end_date = datetime.now(timezone.utc)
 
 
+def _after_the_retry(emu: MailgunEmulator, dag_id: str = DAG_ID) -> tuple[Any, Counter[str], int, list[Any]]:
+    """The task instance, copies per recipient, duplicates and send requests once the retry ran."""
+    copies = copies_per_recipient(emu)
+    duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    sends = [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/messages")]
+    return _task_instance(dag_id), copies, duplicates, sends
+
+
 def _ledger_states(dag_id: str = DAG_ID) -> Counter[str]:
     """Batch states of the send ledger as the killed try left them in the metadata DB."""
     from airflow.utils.session import create_session
@@ -190,12 +204,7 @@ def test_a_send_killed_mid_batch_and_retried_mails_everyone_exactly_once(
 ) -> None:
     emu = mailgun_emulator
     conn_id = direct_connection(monkeypatch, emu, "mailgun_killed")
-    dag_file = tmp_path / "killed_dag.py"
-    dag_file.write_text(
-        textwrap.dedent(
-            DAG_FILE.format(dag_id=DAG_ID, conn_id=conn_id, count=RECIPIENTS, batch_size=BATCH_SIZE)
-        )
-    )
+    dag_file = _dag_file(tmp_path, DAG_FILE, dag_id=DAG_ID, conn_id=conn_id, count=RECIPIENTS)
     log = tmp_path / "task.log"
     # Every send waits before Mailgun takes it, so the kill finds batches in flight.
     emu.set_faults({"slow_rate": 1.0, "slow_seconds": SEND_SECONDS, "path": "/messages", "methods": ["POST"]})
@@ -219,12 +228,9 @@ def test_a_send_killed_mid_batch_and_retried_mails_everyone_exactly_once(
     second = _start("resume", dag_file, log, run_id)
     assert second.wait(timeout=240) == 0, log.read_text()[-5000:]
 
-    ti = _task_instance()
-    copies = copies_per_recipient(emu)
-    duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    ti, copies, duplicates, sends = _after_the_retry(emu)
     expected = {f"killed.m{i:05d}@example.org" for i in range(RECIPIENTS)}
     lost = len(expected - set(copies))
-    sends = [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/messages")]
     print_report(
         "Worker killed mid-send, then retried",
         [
@@ -256,13 +262,8 @@ def test_a_worker_killed_after_execute_returned_is_retried_without_mailing_anyon
 ) -> None:
     emu = mailgun_emulator
     conn_id = direct_connection(monkeypatch, emu, "mailgun_killed_after")
-    dag_file = tmp_path / "killed_after_dag.py"
-    dag_file.write_text(
-        textwrap.dedent(
-            KILLED_AFTER_EXECUTE_DAG.format(
-                dag_id=AFTER_DAG_ID, conn_id=conn_id, count=AFTER_RECIPIENTS, batch_size=BATCH_SIZE
-            )
-        )
+    dag_file = _dag_file(
+        tmp_path, KILLED_AFTER_EXECUTE_DAG, dag_id=AFTER_DAG_ID, conn_id=conn_id, count=AFTER_RECIPIENTS
     )
     log = tmp_path / "task.log"
 
@@ -279,10 +280,7 @@ def test_a_worker_killed_after_execute_returned_is_retried_without_mailing_anyon
     second = _start("resume", dag_file, log, run_id, dag_id=AFTER_DAG_ID)
     assert second.wait(timeout=240) == 0, log.read_text()[-5000:]
 
-    ti = _task_instance(AFTER_DAG_ID)
-    copies = copies_per_recipient(emu)
-    duplicates = sum(n - 1 for n in copies.values() if n > 1)
-    sends = [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/messages")]
+    ti, copies, duplicates, sends = _after_the_retry(emu, AFTER_DAG_ID)
     print_report(
         "Worker killed after execute() returned, then retried",
         [
