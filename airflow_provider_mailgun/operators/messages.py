@@ -34,8 +34,6 @@ from airflow_provider_mailgun.operators.rendering import PlainStringsRenderFast
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun.operators.message_plan import SendPlan
-    from airflow_provider_mailgun.operators.send_execution import SendOutcome
     from airflow_provider_mailgun.operators.send_ledger import SendLedger
 
 ON_INVALID = ("fail", "skip")
@@ -213,7 +211,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         from airflow_provider_mailgun._compat import AirflowFailException
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
         from airflow_provider_mailgun.operators.message_plan import SendInputError, build_plan
-        from airflow_provider_mailgun.operators.send_execution import PlanSender
+        from airflow_provider_mailgun.operators.send_execution import PlanSender, send_result, send_summary
         from airflow_provider_mailgun.operators.send_ledger import (
             SendLedger,
             chunk_count,
@@ -268,11 +266,11 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         finally:
             self._log_transport(hook)
             hook.close()
-        summary = _summary(plan, outcome, domain, started)
+        summary = send_summary(plan, outcome, domain, started)
         # Kept, not deleted: Airflow records success only after execute() returns (XCom, then the
         # success message); a crash in between must find this send done, not send it again.
         ledger.complete(summary, chunks=chunks, cycle=cycle)
-        result = _result(summary, outcome.message_ids, outcome.counts, outcome.sent_at)
+        result = send_result(summary, outcome.message_ids, outcome.counts, outcome.sent_at)
         self.log.info(
             "Sent %d message(s) to %d recipient(s); %d reconciled, %d invalid skipped.",
             len(result["message_ids"]),
@@ -286,13 +284,9 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self, ledger: SendLedger, head: dict[str, Any], cycle: int | None
     ) -> dict[str, Any] | None:
         """The result of this task instance's completed send, unless it is to be sent again."""
-        records = ledger.completed_records(head)
-        result = _result(
-            head.get("r") or {},
-            {index: str(r["id"]) for index, r in records.items()},
-            {index: int(r.get("m", r.get("n", 0))) for index, r in records.items()},
-            {index: float(r.get("t", 0.0)) for index, r in records.items()},
-        )
+        from airflow_provider_mailgun.operators.send_execution import completed_result
+
+        result = completed_result(head, ledger.completed_records(head))
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(head["d"])))
         what = f"{len(result['message_ids'])} message(s) to {result.get('recipients', 0)} recipient(s)"
         cleared = cycle is not None and head.get("c") is not None and cycle != head.get("c")
@@ -364,44 +358,3 @@ def _cycle(context: Any) -> int | None:
     ti = context.get("ti")
     value = getattr(ti, "max_tries", None)
     return value if isinstance(value, int) else None
-
-
-def _summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
-    """The result without its per-message parts (those are rebuilt from the ledger's batch records)."""
-    from airflow_provider_mailgun.operators.message_plan import shown_skipped
-
-    return {
-        "batches": len(plan.batches),
-        "recipients": plan.recipients,
-        "skipped_invalid": shown_skipped(plan.skipped_invalid),
-        "skipped_invalid_count": len(plan.skipped_invalid),
-        "skipped_ambiguous_batches": sorted(outcome.skipped_ambiguous),
-        "reconciled": outcome.reconciled,
-        "domain": domain,
-        "started_at": started,
-    }
-
-
-def _result(
-    summary: dict[str, Any], ids: dict[int, str], counts: dict[int, int], sent_at: dict[int, float]
-) -> dict[str, Any]:
-    """The XCom result: per message ids and counts in batch order; ``started_at`` the earliest send.
-
-    A batch an earlier try sent is in ``message_ids`` too, so ``started_at`` is the earliest send time
-    of any batch (the delivery sensor reads events from just before it), not this try's start.
-    """
-    order = sorted(ids)
-    earliest = min((sent_at[index] for index in order if sent_at.get(index)), default=None)
-    started = summary.get("started_at")
-    return {
-        "message_ids": [ids[index] for index in order],
-        "batches": summary.get("batches", len(order)),
-        "recipients": summary.get("recipients", sum(counts.values())),
-        "recipients_per_message": {ids[index]: counts[index] for index in order},
-        "skipped_invalid": summary.get("skipped_invalid", []),
-        "skipped_invalid_count": summary.get("skipped_invalid_count", 0),
-        "skipped_ambiguous_batches": summary.get("skipped_ambiguous_batches", []),
-        "reconciled": summary.get("reconciled", 0),
-        "domain": summary.get("domain"),
-        "started_at": min(filter(None, (earliest, started)), default=started),
-    }

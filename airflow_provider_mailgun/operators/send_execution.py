@@ -18,11 +18,11 @@ found is left at once, anything else still unsettled fails the try, and the next
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.operators.message_plan import BATCH_KEY_VARIABLE, Batch, SendPlan
+from airflow_provider_mailgun.operators.message_plan import BATCH_KEY_VARIABLE, Batch, SendPlan, shown_skipped
 from airflow_provider_mailgun.operators.send_ledger import (
     ACCEPTED,
     AMBIGUOUS,
@@ -272,3 +272,52 @@ class PlanSender:
 
 def _copies(batch: Batch) -> int:
     return sum(1 for name, _ in batch.common if name in ("cc", "bcc"))
+
+
+def send_summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
+    """The result without its per-message parts (those are rebuilt from the ledger's batch records)."""
+    return {
+        "batches": len(plan.batches),
+        "recipients": plan.recipients,
+        "skipped_invalid": shown_skipped(plan.skipped_invalid),
+        "skipped_invalid_count": len(plan.skipped_invalid),
+        "skipped_ambiguous_batches": sorted(outcome.skipped_ambiguous),
+        "reconciled": outcome.reconciled,
+        "domain": domain,
+        "started_at": started,
+    }
+
+
+def send_result(
+    summary: dict[str, Any], ids: dict[int, str], counts: dict[int, int], sent_at: dict[int, float]
+) -> dict[str, Any]:
+    """The XCom result: per message ids and counts in batch order; ``started_at`` the earliest send.
+
+    A batch an earlier try sent is in ``message_ids`` too, so ``started_at`` is the earliest send time
+    of any batch (the delivery sensor reads events from just before it), not this try's start.
+    """
+    order = sorted(ids)
+    earliest = min((sent_at[index] for index in order if sent_at.get(index)), default=None)
+    started = summary.get("started_at")
+    return {
+        "message_ids": [ids[index] for index in order],
+        "batches": summary.get("batches", len(order)),
+        "recipients": summary.get("recipients", sum(counts.values())),
+        "recipients_per_message": {ids[index]: counts[index] for index in order},
+        "skipped_invalid": summary.get("skipped_invalid", []),
+        "skipped_invalid_count": summary.get("skipped_invalid_count", 0),
+        "skipped_ambiguous_batches": summary.get("skipped_ambiguous_batches", []),
+        "reconciled": summary.get("reconciled", 0),
+        "domain": summary.get("domain"),
+        "started_at": min(filter(None, (earliest, started)), default=started),
+    }
+
+
+def completed_result(head: Mapping[str, Any], records: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """The result of a completed send, rebuilt from its ledger (head summary, accepted batch records)."""
+    return send_result(
+        dict(head.get("r") or {}),
+        {index: str(r["id"]) for index, r in records.items()},
+        {index: int(r.get("m", r.get("n", 0))) for index, r in records.items()},
+        {index: float(r.get("t", 0.0)) for index, r in records.items()},
+    )
