@@ -12,7 +12,7 @@ leaves a trace the retry reconciles instead of resending::
     ledger.mark(batch, IN_FLIGHT, t=time.time())
     ... send ...
     ledger.mark(batch, ACCEPTED, id=result.message_id, m=recipients)
-    ledger.complete(summary, cycle=ti.max_tries)   # kept: a retry or a clear must not send again
+    ledger.complete(summary, chunks=..., cycle=ti.max_tries)  # kept: a retry or a clear finds it done
 
 Lifetime. A completed ledger is *kept*: a crash between ``execute()`` returning and Airflow
 recording success (XCom push, the success message) leaves it, and the retry returns the completed
