@@ -153,11 +153,11 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "sensors": [{"integration-name": "Mailgun", "python-modules": [f"{package}.sensors.events"]}],
+        "sensors": [{"integration-name": "Mailgun", "python-modules": [f"{package}.sensors.delivery"]}],
         "triggers": [
             {
                 "integration-name": "Mailgun",
-                "python-modules": [f"{package}.triggers.events", f"{package}.triggers.event_watch"],
+                "python-modules": [f"{package}.triggers.delivery", f"{package}.triggers.event_watch"],
             }
         ],
         "plugins": [

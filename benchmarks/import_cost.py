@@ -26,8 +26,8 @@ MODULES = {
     "operators.lists": "airflow_provider_mailgun.operators.lists",
     "operators.suppressions": "airflow_provider_mailgun.operators.suppressions",
     "operators.analytics": "airflow_provider_mailgun.operators.analytics",
-    "sensors.events": "airflow_provider_mailgun.sensors.events",
-    "triggers.events": "airflow_provider_mailgun.triggers.events",
+    "sensors.delivery": "airflow_provider_mailgun.sensors.delivery",
+    "triggers.delivery": "airflow_provider_mailgun.triggers.delivery",
     "notifications.mailgun": "airflow_provider_mailgun.notifications.mailgun",
 }
 OPERATOR_MODULES = (
@@ -35,7 +35,7 @@ OPERATOR_MODULES = (
     "operators.lists",
     "operators.suppressions",
     "operators.analytics",
-    "sensors.events",
+    "sensors.delivery",
 )
 PROBE = """
 import json, os, sys, time

@@ -55,7 +55,7 @@ with DAG(
     @task
     def addresses(triggering_asset_events: Any = None) -> dict[str, Any]:
         """The distinct addresses of every batch that triggered this run."""
-        from airflow_provider_mailgun.triggers.event_batch import addresses_of_batches
+        from airflow_provider_mailgun._watch.batch import addresses_of_batches
 
         payloads = [
             event.extra["payload"]
@@ -67,7 +67,7 @@ with DAG(
     @task
     def unsubscribe(found: dict[str, Any]) -> dict[str, Any]:
         """``subscribed=no`` for each address on each mailing list it is a member of."""
-        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
+        from airflow_provider_mailgun.exceptions import MailgunNotFoundError
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
         hook = MailgunHook(mailgun_conn_id=CONN_ID)

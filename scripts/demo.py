@@ -112,7 +112,7 @@ def _seed_previous_bounces(direct: str, key: str) -> tuple[int, int]:
 
 def _plain_address(text: str) -> bool:
     """Rows the sync will accept (the CSV holds deliberately broken addresses too)."""
-    from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
+    from airflow_provider_mailgun._common.addresses import InvalidAddressError, parse_address
 
     try:
         parse_address(text)

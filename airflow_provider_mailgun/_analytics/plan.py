@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_mailgun.client.analytics_query import LOG_EVENTS, as_datetime, window
-from airflow_provider_mailgun.client.errors import MailgunQueryError
+from airflow_provider_mailgun.exceptions import MailgunQueryError
 
 SOURCES = ("auto", "logs", "events")
 #: Event types the Events API knows (its ``event`` filter); the Logs API knows more.

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from airflow_provider_mailgun.client import config as client_config
 from airflow_provider_mailgun.client.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.client.urls import segment
+from airflow_provider_mailgun.exceptions import (
     MailgunAPIError,
     MailgunAuthError,
     MailgunBadRequestError,
@@ -31,7 +32,6 @@ from airflow_provider_mailgun.client.errors import (
     MailgunNotFoundError,
     MatonGatewayError,
 )
-from airflow_provider_mailgun.client.urls import segment
 
 PRIVATE_KEY_HINT = "a private API key from Mailgun's API Security page"
 Result = tuple[bool, str]

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_mailgun.client.config import MATON_CTRL_URL, MATON_GATEWAY_URL, ClientConfig
-from airflow_provider_mailgun.client.errors import MailgunConfigError
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_mailgun.sensors.delivery_state import bare_message_id
+from airflow_provider_mailgun._delivery.state import bare_message_id
 
 DEFAULT_BEGIN_MARGIN = timedelta(minutes=10)
 IDS_KEY, COUNTS_KEY, STARTED_KEY, DOMAIN_KEY = "message_ids", "recipients_per_message", "started_at", "domain"

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_mailgun.sensors.delivery_state import Decision, DeliveryGoal, DeliveryTracker
+from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal, DeliveryTracker
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.paging import Page

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mailgun.operators.list_sync_plan import SourceMember, canonical_vars, merge_source
-from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
+from airflow_provider_mailgun._common.addresses import InvalidAddressError, parse_address
+from airflow_provider_mailgun._list_sync.plan import SourceMember, canonical_vars, merge_source
 
 CSV_SUFFIXES = (".csv",)
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")

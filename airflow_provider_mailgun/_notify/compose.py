@@ -14,7 +14,7 @@ Shared by the notifier and the ``[email] email_backend`` so both check input the
 
 Addresses may be a list or one string separated by commas or semicolons (``"Doe, Jane"
 <jane@example.org>`` keeps its quoted comma). Every address is checked with
-:mod:`airflow_provider_mailgun.utils.addresses`; bad input raises one ``ValueError`` that names the
+:mod:`airflow_provider_mailgun._common.addresses`; bad input raises one ``ValueError`` that names the
 offenders, before anything is sent.
 """
 
@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.limits import (
+from airflow_provider_mailgun._common.addresses import split_addresses
+from airflow_provider_mailgun._common.limits import (
     MAX_MESSAGE_BYTES,
     MAX_RECIPIENTS_PER_REQUEST,
     MAX_TAG_LENGTH,
     MAX_TAGS,
 )
-from airflow_provider_mailgun.utils.addresses import split_addresses
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.transport import FilePart
@@ -71,7 +71,7 @@ def checked_addresses(value: AddressInput, what: str) -> list[str]:
 
     :raises ValueError: naming every offender, e.g. ``1 invalid recipient: 'x' (...)``.
     """
-    from airflow_provider_mailgun.utils.addresses import check_addresses, offenders_message
+    from airflow_provider_mailgun._common.addresses import check_addresses, offenders_message
 
     checked = check_addresses(split_addresses(value))
     if checked.invalid:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_mailgun._compat import redact
+from airflow_provider_mailgun._common.compat import redact
 
 MAX_EXCEPTION_CHARS = 4000
 KINDS = ("failure", "retry", "success", "skipped", "deadline", "notification")

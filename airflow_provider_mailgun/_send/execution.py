@@ -22,8 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.operators.message_plan import BATCH_KEY_VARIABLE, Batch, SendPlan, shown_skipped
-from airflow_provider_mailgun.operators.send_ledger import (
+from airflow_provider_mailgun._send.ledger import (
     ACCEPTED,
     AMBIGUOUS,
     IN_FLIGHT,
@@ -31,6 +30,7 @@ from airflow_provider_mailgun.operators.send_ledger import (
     UNSETTLED,
     SendLedger,
 )
+from airflow_provider_mailgun._send.plan import BATCH_KEY_VARIABLE, Batch, SendPlan, shown_skipped
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
@@ -136,7 +136,7 @@ class PlanSender:
         return True
 
     def _send_all(self, batches: list[Batch]) -> None:
-        from airflow_provider_mailgun.utils.concurrency import run_parallel
+        from airflow_provider_mailgun._common.concurrency import run_parallel
 
         total = len(self.plan.batches)
         step = max(1, total // 20)
@@ -159,7 +159,7 @@ class PlanSender:
             raise failure
 
     def _send_one(self, batch: Batch) -> str | None:
-        from airflow_provider_mailgun.client.errors import AmbiguousSendError
+        from airflow_provider_mailgun.exceptions import AmbiguousSendError
 
         if self._stop:
             return None  # an earlier batch was rejected: do not start more

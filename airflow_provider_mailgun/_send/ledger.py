@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from airflow_provider_mailgun.operators.message_plan import Batch
+from airflow_provider_mailgun._send.plan import Batch
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,13 @@ def _delete_ledger(store: LedgerStore, chunks: int) -> None:
 
 
 def _retention_days() -> float:
-    from airflow_provider_mailgun._compat import conf
+    from airflow_provider_mailgun._common.compat import conf
 
     return conf.getfloat("state_store", "default_retention_days", fallback=DEFAULT_RETENTION_DAYS)
 
 
 def _clear_on_success() -> bool:
-    from airflow_provider_mailgun._compat import conf
+    from airflow_provider_mailgun._common.compat import conf
 
     return conf.getboolean("state_store", "clear_on_success", fallback=False)
 

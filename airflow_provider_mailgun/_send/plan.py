@@ -24,21 +24,21 @@ from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from airflow_provider_mailgun.limits import (
-    MAX_DELIVERY_AHEAD,
-    MAX_MESSAGE_BYTES,
-    MAX_OPTIONS_BYTES,
-    MAX_RECIPIENTS_PER_REQUEST,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
-)
-from airflow_provider_mailgun.utils.addresses import (
+from airflow_provider_mailgun._common.addresses import (
     Address,
     InvalidAddressError,
     check_addresses,
     offenders_message,
     parse_address,
     split_addresses,
+)
+from airflow_provider_mailgun._common.limits import (
+    MAX_DELIVERY_AHEAD,
+    MAX_MESSAGE_BYTES,
+    MAX_OPTIONS_BYTES,
+    MAX_RECIPIENTS_PER_REQUEST,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
 )
 
 BATCH_KEY_VARIABLE = "airflow-batch"

@@ -295,7 +295,7 @@ def target_addresses(value: Any, suppression_type: str) -> list[str]:
     >>> target_addresses("a@x.org, A@X.org\\nb@x.org", "bounces")
     ['a@x.org', 'b@x.org']
     """
-    from airflow_provider_mailgun.utils.addresses import check_addresses, offenders_message
+    from airflow_provider_mailgun._common.addresses import check_addresses, offenders_message
 
     if isinstance(value, str):
         raw: list[Any] = [part for part in re.split(r"[\s,;]+", value) if part]

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_mailgun.triggers.watch_window import WatchedEvent
+from airflow_provider_mailgun._watch.window import WatchedEvent
 
 DEFAULT_MAX_ADDRESSES = 1000
 
@@ -85,9 +85,9 @@ def addresses_of_batches(payloads: Sequence[Mapping[str, Any]], *, mailgun_conn_
 
 
 def _read_again(payload: Mapping[str, Any], mailgun_conn_id: str) -> list[str]:
+    from airflow_provider_mailgun._watch.sources import from_events_item
+    from airflow_provider_mailgun._watch.window import EventFilter
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.triggers.event_sources import from_events_item
-    from airflow_provider_mailgun.triggers.watch_window import EventFilter
 
     watch = payload.get("watch") or {}
     wanted = EventFilter(

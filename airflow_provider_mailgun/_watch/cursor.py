@@ -21,8 +21,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from airflow_provider_mailgun.client.errors import MailgunError
-from airflow_provider_mailgun.triggers.watch_window import WatchWindow
+from airflow_provider_mailgun._watch.window import WatchWindow
+from airflow_provider_mailgun.exceptions import MailgunError
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "mailgun_event_watch_"

@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchedEvent
+from airflow_provider_mailgun._watch.window import EventFilter, WatchedEvent
 
 if TYPE_CHECKING:
+    from airflow_provider_mailgun._delivery.polling import AsyncPageSource
     from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-    from airflow_provider_mailgun.sensors.event_polling import AsyncPageSource
 
 EVENTS_PAGE_LIMIT = 300  # Mailgun's maximum page size for events
 #: Pages one poll reads at most; a longer backlog is read over the next polls (the window's

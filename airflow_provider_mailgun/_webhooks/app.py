@@ -28,7 +28,7 @@ Recorder = Callable[[str, str, dict[str, Any]], str]
 def create_app(settings: ReceiverSettings, record: Recorder | None = None) -> FastAPI:
     """The receiving app; ``record`` defaults to writing asset events to the metadata DB."""
     if record is None:
-        from airflow_provider_mailgun.plugins.webhook_assets import record_webhook
+        from airflow_provider_mailgun._webhooks.assets import record_webhook
 
         record = record_webhook
     replays = ReplayCache()

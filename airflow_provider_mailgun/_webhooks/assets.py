@@ -27,8 +27,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from airflow_provider_mailgun.triggers.event_batch import batch_payload
-from airflow_provider_mailgun.triggers.event_sources import from_events_item
+from airflow_provider_mailgun._watch.batch import batch_payload
+from airflow_provider_mailgun._watch.sources import from_events_item
 
 Outcome = Literal["recorded", "duplicate", "replayed", "unknown_asset", "not_an_event"]
 CLAIM_PREFIX = "mailgun_webhook:"

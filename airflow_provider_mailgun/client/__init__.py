@@ -8,7 +8,7 @@
 
 from airflow_provider_mailgun.client.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.exceptions import (
     AmbiguousSendError,
     MailgunAPIError,
     MailgunAuthError,

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from airflow_provider_mailgun.client.errors import MailgunQueryError
+from airflow_provider_mailgun.exceptions import MailgunQueryError
 
 TimeLike = datetime | float | int | str
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from airflow_provider_mailgun.client.errors import MailgunConfigError
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 
 MAILGUN_REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 MATON_GATEWAY_URL = "https://gateway.maton.ai"

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_mailgun.client.errors import MailgunError
+from airflow_provider_mailgun.exceptions import MailgunError
 
 Getter = Callable[..., Any]
 # 10 million list members at 100 a page, 30 million events at 300: far beyond any real listing.

@@ -21,7 +21,7 @@ from typing import Any
 
 from tenacity import RetryCallState
 
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.exceptions import (
     MailgunAPIError,
     MailgunConnectionError,
     MailgunRateLimitError,

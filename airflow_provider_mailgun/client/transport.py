@@ -26,13 +26,6 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from airflow_provider_mailgun import __version__
 from airflow_provider_mailgun.client.config import ClientConfig
-from airflow_provider_mailgun.client.errors import (
-    AmbiguousRequestError,
-    MailgunConnectionError,
-    MailgunError,
-    MailgunUnexpectedResponseError,
-    UnsafeURLError,
-)
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
 from airflow_provider_mailgun.client.responses import error_for, parse_success
 from airflow_provider_mailgun.client.retrying import (
@@ -43,6 +36,13 @@ from airflow_provider_mailgun.client.retrying import (
     should_retry,
 )
 from airflow_provider_mailgun.client.urls import Base, resolve_url
+from airflow_provider_mailgun.exceptions import (
+    AmbiguousRequestError,
+    MailgunConnectionError,
+    MailgunError,
+    MailgunUnexpectedResponseError,
+    UnsafeURLError,
+)
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook, mask_secret
+from airflow_provider_mailgun._common.compat import AirflowNotFoundException, BaseHook, mask_secret
+from airflow_provider_mailgun._connection.config import MATON_DEFAULT_CONN_ID, config_for
 from airflow_provider_mailgun.client import ClientConfig, MailgunClient, MailgunConfigError, MailgunError
-from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID, config_for
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.api.analytics import AnalyticsTags, Logs, Metrics, Validations
@@ -99,9 +99,9 @@ class MailgunHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Check the key, region, default domain and Maton connection; a failure names the fix.
 
-        See :mod:`airflow_provider_mailgun.hooks.connection_check` for the cases recognised.
+        See :mod:`airflow_provider_mailgun._connection.check` for the cases recognised.
         """
-        from airflow_provider_mailgun.hooks.connection_check import check_connection
+        from airflow_provider_mailgun._connection.check import check_connection
 
         try:
             config = self.config

@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
+    from airflow_provider_mailgun._connection.config import ConnectionLike
+    from airflow_provider_mailgun._notify.compose import ComposedMessage
     from airflow_provider_mailgun.client.api.messages import Messages
-    from airflow_provider_mailgun.hooks.connection_config import ConnectionLike
-    from airflow_provider_mailgun.notifications.compose import ComposedMessage
 
 # Same as MailgunHook.default_conn_name; spelled out so importing this module stays cheap.
 DEFAULT_CONN_ID = "maton_default"
@@ -128,7 +128,7 @@ class MailgunNotifier(BaseNotifier):
         self.domain = domain
         self.kind = kind
         if kind is not None:  # a typo should fail when the DAG is parsed, not when the alert fires
-            from airflow_provider_mailgun.notifications.default_content import KINDS
+            from airflow_provider_mailgun._notify.default_content import KINDS
 
             if kind not in KINDS:
                 raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}.")
@@ -205,9 +205,9 @@ class MailgunNotifier(BaseNotifier):
             self._log_failure(err)
 
     def _send_with_connection(self, conn: ConnectionLike | None, context: Mapping[str, Any]) -> None:
-        from airflow_provider_mailgun._compat import mask_secret
+        from airflow_provider_mailgun._common.compat import mask_secret
+        from airflow_provider_mailgun._connection.config import config_for
         from airflow_provider_mailgun.client import MailgunClient, MailgunConfigError
-        from airflow_provider_mailgun.hooks.connection_config import config_for
 
         config = config_for(self.mailgun_conn_id, conn)
         mask_secret(config.api_key)
@@ -226,8 +226,8 @@ class MailgunNotifier(BaseNotifier):
 
     def _compose(self, context: Mapping[str, Any], domain: str) -> ComposedMessage:
         """The message, with the default subject and body filled in where none was given."""
-        from airflow_provider_mailgun.notifications import default_content
-        from airflow_provider_mailgun.notifications.compose import compose_message
+        from airflow_provider_mailgun._notify import default_content
+        from airflow_provider_mailgun._notify.compose import compose_message
 
         subject, html, text = self.subject, self.html, self.text
         if not subject or not (html or text or self.template):
@@ -251,8 +251,8 @@ class MailgunNotifier(BaseNotifier):
         )
 
     def _log_failure(self, err: BaseException) -> None:
-        from airflow_provider_mailgun._compat import redact
-        from airflow_provider_mailgun.client.errors import MailgunError
+        from airflow_provider_mailgun._common.compat import redact
+        from airflow_provider_mailgun.exceptions import MailgunError
 
         reason = redact(f"{type(err).__name__}: {err}")
         expected = isinstance(err, MailgunError | ValueError)
@@ -277,7 +277,7 @@ def _sdk_dag(context: Mapping[str, Any]) -> Any:
 
 async def _get_connection_async(conn_id: str) -> ConnectionLike | None:
     """The connection, looked up without blocking the loop; ``None`` when it is not defined."""
-    from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook
+    from airflow_provider_mailgun._common.compat import AirflowNotFoundException, BaseHook
 
     # The first import of the lookup helpers costs ~0.1 s on Airflow 3.0: do it off the loop.
     get_async_connection = await asyncio.to_thread(_async_connection_lookup)

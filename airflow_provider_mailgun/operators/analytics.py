@@ -100,7 +100,7 @@ class MailgunExportEventsOperator(BaseOperator):
         from airflow_provider_mailgun._analytics.plan import ExportPlan
         from airflow_provider_mailgun._analytics.rows import LineOrder, ordered_chunks
         from airflow_provider_mailgun._analytics.writer import write_atomically
-        from airflow_provider_mailgun.client.errors import MailgunQueryError
+        from airflow_provider_mailgun.exceptions import MailgunQueryError
 
         try:
             plan = ExportPlan.build(
@@ -178,7 +178,7 @@ class MailgunEngagementReportOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_mailgun._analytics.plan import ReportPlan
         from airflow_provider_mailgun._analytics.report import metrics_query, report_rows
-        from airflow_provider_mailgun.client.errors import MailgunQueryError
+        from airflow_provider_mailgun.exceptions import MailgunQueryError
 
         hook = _hook(self.mailgun_conn_id)
         try:
@@ -260,6 +260,6 @@ def _check_literals(**values: Any) -> None:
 
 def _fail(message: str) -> Exception:
     """A failure retrying cannot fix (bad input): the task fails without retries."""
-    from airflow_provider_mailgun._compat import AirflowFailException
+    from airflow_provider_mailgun._common.compat import AirflowFailException
 
     return AirflowFailException(message)

@@ -14,9 +14,9 @@ A nightly mirror of a CSV export, where people who opted out stay opted out::
 
 ``members`` is a list of addresses or ``{"address", "name", "vars", "subscribed"}`` objects, another
 task's XCom of one, or a path to a CSV or JSON Lines file (see
-:mod:`airflow_provider_mailgun.operators.list_sources` for the formats). The sync reads the list
+:mod:`airflow_provider_mailgun._list_sync.sources` for the formats). The sync reads the list
 (100 members a page), diffs it against the source
-(:mod:`airflow_provider_mailgun.operators.list_sync_plan`), then writes adds and updates through
+(:mod:`airflow_provider_mailgun._list_sync.plan`), then writes adds and updates through
 ``members.json`` with upsert (1000 a call) and removals as one delete each, in parallel within the
 connection's rate limit. Fields a source row leaves out keep their current values; when an address
 appears twice, the later row wins for the fields it carries.
@@ -44,14 +44,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mailgun.operators.list_sync_plan import MODES, REMOVALS, Mode, Removal
+from airflow_provider_mailgun._list_sync.plan import MODES, REMOVALS, Mode, Removal
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_mailgun._list_sync.plan import Differences, MemberState, SyncPlan
+    from airflow_provider_mailgun._list_sync.sources import SourceRead
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.operators.list_sources import SourceRead
-    from airflow_provider_mailgun.operators.list_sync_plan import Differences, MemberState, SyncPlan
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
             hook.close()
 
     def _sync(self, hook: MailgunHook) -> dict[str, Any]:
-        from airflow_provider_mailgun.operators.list_sync_plan import apply_plan
+        from airflow_provider_mailgun._list_sync.plan import apply_plan
 
         list_address = self._checked_list_address()
         source = self._read_source()
@@ -198,8 +198,8 @@ class MailgunSyncListMembersOperator(BaseOperator):
         return result
 
     def _read_source(self) -> SourceRead:
-        from airflow_provider_mailgun.operators.list_sources import ListSourceError, read_source
-        from airflow_provider_mailgun.utils.addresses import offenders_message
+        from airflow_provider_mailgun._common.addresses import offenders_message
+        from airflow_provider_mailgun._list_sync.sources import ListSourceError, read_source
 
         try:
             source = read_source(self.members)
@@ -220,7 +220,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         return source
 
     def _plan(self, current: dict[str, MemberState], source: SourceRead, list_address: str) -> SyncPlan:
-        from airflow_provider_mailgun.operators.list_sync_plan import (
+        from airflow_provider_mailgun._list_sync.plan import (
             ListSyncGuardError,
             check_guards,
             plan_sync,
@@ -261,7 +261,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         return plan
 
     def _checked_list_address(self) -> str:
-        from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
+        from airflow_provider_mailgun._common.addresses import InvalidAddressError, parse_address
 
         try:
             return parse_address(str(self.list_address or "")).email
@@ -269,7 +269,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
             raise _fail(f"list_address {self.list_address!r} is not valid: {err}.") from None
 
     def _list_exists(self, hook: MailgunHook, list_address: str) -> bool:
-        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
+        from airflow_provider_mailgun.exceptions import MailgunNotFoundError
 
         try:
             found = hook.lists.get(list_address)
@@ -294,7 +294,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
 
     @staticmethod
     def _read_members(hook: MailgunHook, list_address: str) -> Iterator[tuple[str, MemberState]]:
-        from airflow_provider_mailgun.operators.list_sync_plan import current_entry
+        from airflow_provider_mailgun._list_sync.plan import current_entry
 
         for page in hook.members.pages(list_address, limit=MEMBERS_PAGE):
             for item in page.items:
@@ -302,10 +302,10 @@ class MailgunSyncListMembersOperator(BaseOperator):
 
     def _write(self, hook: MailgunHook, list_address: str, plan: SyncPlan) -> bool:
         """Upserts, then deletes; returns whether Mailgun applies some upload in the background."""
+        from airflow_provider_mailgun._common.concurrency import run_parallel
+        from airflow_provider_mailgun._list_sync.plan import batches, upload_body
         from airflow_provider_mailgun.client.api.lists import MAX_MEMBERS_PER_UPLOAD
-        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
-        from airflow_provider_mailgun.operators.list_sync_plan import batches, upload_body
-        from airflow_provider_mailgun.utils.concurrency import run_parallel
+        from airflow_provider_mailgun.exceptions import MailgunNotFoundError
 
         workers = self.max_concurrency
         failures: list[str] = []
@@ -354,7 +354,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
     ) -> None:
         from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-        from airflow_provider_mailgun.operators.list_sync_plan import find_differences
+        from airflow_provider_mailgun._list_sync.plan import find_differences
 
         def compare() -> Differences:
             return find_differences(expected, self._read_members(hook, list_address))
@@ -388,7 +388,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
 
 def _fail(message: str) -> Exception:
     """The error that fails the task without retries: bad input or a guard, not a passing glitch."""
-    from airflow_provider_mailgun._compat import AirflowFailException
+    from airflow_provider_mailgun._common.compat import AirflowFailException
 
     return AirflowFailException(message)
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mailgun.operators.rendering import PlainStringsRenderFast
+from airflow_provider_mailgun._send.rendering import PlainStringsRenderFast
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun.operators.send_ledger import SendLedger
+    from airflow_provider_mailgun._send.ledger import SendLedger
 
 ON_INVALID = ("fail", "skip")
 
@@ -164,7 +164,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_mailgun.operators.send_execution import ON_AMBIGUOUS
+        from airflow_provider_mailgun._send.execution import ON_AMBIGUOUS
 
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}.")
@@ -208,16 +208,16 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self.resend_after_clear = resend_after_clear
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_mailgun._compat import AirflowFailException
-        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-        from airflow_provider_mailgun.operators.message_plan import SendInputError, build_plan
-        from airflow_provider_mailgun.operators.send_execution import PlanSender, send_result, send_summary
-        from airflow_provider_mailgun.operators.send_ledger import (
+        from airflow_provider_mailgun._common.compat import AirflowFailException
+        from airflow_provider_mailgun._send.execution import PlanSender, send_result, send_summary
+        from airflow_provider_mailgun._send.ledger import (
             SendLedger,
             chunk_count,
             ledger_scope,
             new_generation,
         )
+        from airflow_provider_mailgun._send.plan import SendInputError, build_plan
+        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
         started = time.time()
         ledger = SendLedger.for_context(context)
@@ -284,7 +284,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self, ledger: SendLedger, head: dict[str, Any], cycle: int | None
     ) -> dict[str, Any] | None:
         """The result of this task instance's completed send, unless it is to be sent again."""
-        from airflow_provider_mailgun.operators.send_execution import completed_result
+        from airflow_provider_mailgun._send.execution import completed_result
 
         result = completed_result(head, ledger.completed_records(head))
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(head["d"])))
@@ -313,7 +313,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         return None
 
     def _spec(self) -> Any:
-        from airflow_provider_mailgun.operators.message_plan import SendSpec
+        from airflow_provider_mailgun._send.plan import SendSpec
 
         return SendSpec(
             to=self.to,

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mailgun.operators.suppression_rules import (
+from airflow_provider_mailgun._suppressions.rules import (
     SUPPRESSION_TYPES,
     RuleError,
     SuppressionRules,
@@ -269,8 +269,8 @@ class MailgunClearBouncesOperator(BaseOperator):
         Each call is retried by the client on transient errors (deletes and reads are idempotent).
         After the first lasting failure no new call starts: a wrong key should not cost 5,000 tries.
         """
+        from airflow_provider_mailgun._common.concurrency import run_parallel
         from airflow_provider_mailgun.client import MailgunNotFoundError
-        from airflow_provider_mailgun.utils.concurrency import run_parallel
 
         stop = threading.Event()
         missing: list[str] = []
@@ -369,6 +369,6 @@ def _stats_line(hook: MailgunHook) -> str:
 
 def _fail(message: str) -> Exception:
     """A failure that retrying cannot fix (bad input, guard tripped): no task retries."""
-    from airflow_provider_mailgun._compat import AirflowFailException
+    from airflow_provider_mailgun._common.compat import AirflowFailException
 
     return AirflowFailException(message)

@@ -89,7 +89,7 @@ class MailgunWebhookPlugin(AirflowPlugin):
         if settings is None:
             cls.fastapi_apps = []
             return
-        from airflow_provider_mailgun.plugins.webhook_app import create_app
+        from airflow_provider_mailgun._webhooks.app import create_app
 
         app = create_app(settings)
         cls.fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Mailgun webhooks"}]

@@ -14,7 +14,7 @@
 
 Each check reads the domain's ``accepted``/``delivered``/``failed`` events (plus any other
 ``success_events``) ascending from ``begin`` and remembers where it stopped, so later checks only
-read new pages; see :mod:`airflow_provider_mailgun.sensors.event_polling` for how late-indexed
+read new pages; see :mod:`airflow_provider_mailgun._delivery.polling` for how late-indexed
 events are still counted. The XCom result is
 ``{"delivered", "failed": [{"recipient", "code", "reason", "message_id"}], "failed_count", "pending",
 "requests"}`` (``failed`` lists at most 1000 recipients; ``failed_count`` counts them all).
@@ -33,16 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_mailgun._compat import AirflowFailException
+from airflow_provider_mailgun._common.compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_mailgun._delivery.inputs import SentMessages
+    from airflow_provider_mailgun._delivery.polling import DeliveryWait
+    from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.sensors.delivery_inputs import SentMessages
-    from airflow_provider_mailgun.sensors.delivery_state import Decision, DeliveryGoal
-    from airflow_provider_mailgun.sensors.event_polling import DeliveryWait
-    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+    from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
 DEFAULT_SETTLE_SECONDS = 30 * 60.0
 # Handing more observations than this to the trigger would bloat the trigger table; above it the
@@ -51,7 +51,7 @@ MAX_HANDOFF_RECIPIENTS = 1000
 
 
 def _default_deferrable() -> bool:
-    from airflow_provider_mailgun._compat import conf
+    from airflow_provider_mailgun._common.compat import conf
 
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
@@ -172,7 +172,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
             if event.get("retryable"):
                 # An outage that outlasted the client's retries: as in poke mode, the task's own
                 # retries get their chance (MailgunDeliveryError would fail it for good).
-                from airflow_provider_mailgun.client.errors import MailgunError
+                from airflow_provider_mailgun.exceptions import MailgunError
 
                 raise MailgunError(message)
             raise MailgunDeliveryError(message)
@@ -181,9 +181,9 @@ class MailgunDeliverySensor(BaseSensorOperator):
     # -- helpers -----------------------------------------------------------------------------------
 
     def _start(self, context: Context) -> None:
+        from airflow_provider_mailgun._delivery.inputs import default_begin, to_epoch
+        from airflow_provider_mailgun._delivery.polling import DeliveryWait
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-        from airflow_provider_mailgun.sensors.delivery_inputs import default_begin, to_epoch
-        from airflow_provider_mailgun.sensors.event_polling import DeliveryWait
 
         goal, sent = self._goal()
         self._hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
@@ -203,8 +203,8 @@ class MailgunDeliverySensor(BaseSensorOperator):
         )
 
     def _goal(self) -> tuple[DeliveryGoal, SentMessages]:
-        from airflow_provider_mailgun.sensors.delivery_inputs import merge_expected, parse_message_ids
-        from airflow_provider_mailgun.sensors.delivery_state import DeliveryGoal
+        from airflow_provider_mailgun._delivery.inputs import merge_expected, parse_message_ids
+        from airflow_provider_mailgun._delivery.state import DeliveryGoal
 
         sent = parse_message_ids(self.message_ids)
         expected = merge_expected(sent.ids, sent.counts, self.expected_recipients)
@@ -250,7 +250,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
         raise MailgunDeliveryError(message, result)
 
     def _trigger(self) -> MailgunDeliveryTrigger:
-        from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+        from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
         wait = self._wait
         assert wait is not None

@@ -2,12 +2,12 @@
 
 The sensor defers to it with plain values; it never sends email (a trigger may be re-run after a
 triggerer restart), polls the events API with the non-blocking client, decides with the same code
-as poke mode (:class:`~airflow_provider_mailgun.sensors.event_polling.DeliveryWait`) and yields one
+as poke mode (:class:`~airflow_provider_mailgun._delivery.polling.DeliveryWait`) and yields one
 event::
 
     {"status": "success" | "failure" | "error", "result": {...XCom result...}, "message": "..."}
 
-Built by :class:`~airflow_provider_mailgun.sensors.events.MailgunDeliverySensor`; directly::
+Built by :class:`~airflow_provider_mailgun.sensors.delivery.MailgunDeliverySensor`; directly::
 
     trigger = MailgunDeliveryTrigger(
         mailgun_conn_id="maton_default", domain="mg.example.com", message_ids=["a@mg.example.com"],
@@ -26,17 +26,17 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 # Imported with the module (the triggerer loads it before running), not inside ``run()``: an
 # import there would block the event loop shared by every trigger.
-from airflow_provider_mailgun._compat import AirflowNotFoundException
+from airflow_provider_mailgun._common.compat import AirflowNotFoundException
+from airflow_provider_mailgun._connection.config import config_for
+from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
+from airflow_provider_mailgun._delivery.state import DeliveryGoal
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.exceptions import (
     MailgunConnectionError,
     MailgunError,
     MailgunRateLimitError,
     MailgunServerError,
 )
-from airflow_provider_mailgun.hooks.connection_config import config_for
-from airflow_provider_mailgun.sensors.delivery_state import DeliveryGoal
-from airflow_provider_mailgun.sensors.event_polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.config import ClientConfig
@@ -190,7 +190,7 @@ async def _get_async_connection(conn_id: str) -> Any:
     except ImportError:  # common-compat < 1.21: the sync lookup, in a worker thread
         from asgiref.sync import sync_to_async
 
-        from airflow_provider_mailgun._compat import BaseHook
+        from airflow_provider_mailgun._common.compat import BaseHook
 
         return await sync_to_async(BaseHook.get_connection)(conn_id)
     return await get_async_connection(conn_id)

@@ -45,16 +45,17 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_mailgun._connection.config import MATON_DEFAULT_CONN_ID
+from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS
+from airflow_provider_mailgun._watch.batch import DEFAULT_MAX_ADDRESSES, batch_payload
+from airflow_provider_mailgun._watch.cursor import CursorStore, cursor_key, cursor_store
+from airflow_provider_mailgun._watch.sources import SOURCES, EventSource
+from airflow_provider_mailgun._watch.window import EventFilter, WatchWindow
+
 # Imported with the module, never inside ``run()``: an import there would block the shared loop.
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.errors import MailgunConfigError, MailgunError
-from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID
-from airflow_provider_mailgun.sensors.event_polling import DEFAULT_SETTLE_SECONDS
-from airflow_provider_mailgun.triggers.event_batch import DEFAULT_MAX_ADDRESSES, batch_payload
-from airflow_provider_mailgun.triggers.event_sources import SOURCES, EventSource
-from airflow_provider_mailgun.triggers.events import async_client_config
-from airflow_provider_mailgun.triggers.watch_cursor import CursorStore, cursor_key, cursor_store
-from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchWindow
+from airflow_provider_mailgun.exceptions import MailgunConfigError, MailgunError
+from airflow_provider_mailgun.triggers.delivery import async_client_config
 
 MAX_BACKOFF_SECONDS = 15 * 60.0
 DEFAULT_PERSIST_GRACE = 5.0

@@ -67,8 +67,8 @@ def send_email(
     :raises ValueError: bad addresses, no body, missing attachment; nothing was sent.
     :raises airflow_provider_mailgun.client.MailgunError: the connection or the send failed.
     """
+    from airflow_provider_mailgun._notify.compose import compose_message
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.notifications.compose import compose_message
 
     if mime_subtype != "mixed" or mime_charset.lower() not in ("utf-8", "utf8"):
         log.debug("mime_subtype/mime_charset are ignored: Mailgun builds the MIME message (UTF-8).")
@@ -101,8 +101,8 @@ def send_email(
 
 def mailgun_conn_id_for(conn_id: str | None) -> str:
     """``conn_id`` when it is a ``maton``/``mailgun`` connection, else ``maton_default`` (with a warning)."""
-    from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook
-    from airflow_provider_mailgun.hooks.connection_config import CONN_TYPES
+    from airflow_provider_mailgun._common.compat import AirflowNotFoundException, BaseHook
+    from airflow_provider_mailgun._connection.config import CONN_TYPES
 
     if not conn_id or conn_id == SMTP_DEFAULT_CONN_ID:
         log.warning(

@@ -27,9 +27,9 @@ from airflow_provider_mailgun.client import (
     MailgunRateLimitError,
     MailgunServerError,
 )
-from airflow_provider_mailgun.client.errors import AmbiguousRequestError
 from airflow_provider_mailgun.client.retrying import RequestMaybeSentError, RequestNotSentError, Safety
 from airflow_provider_mailgun.client.transport import TransportStats, _connection_failure
+from airflow_provider_mailgun.exceptions import AmbiguousRequestError
 from tests.client.conftest import FAST_RETRIES, MAILGUN_KEY
 from tests.client.rawserver import SilentServer
 

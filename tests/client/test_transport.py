@@ -289,7 +289,7 @@ def test_each_error_body_format_is_parsed(
 
 
 def test_non_json_success_is_an_error(httpserver: HTTPServer, make_client: ClientFactory) -> None:
-    from airflow_provider_mailgun.client.errors import AmbiguousSendError
+    from airflow_provider_mailgun.exceptions import AmbiguousSendError
 
     httpserver.expect_request(f"/v3/{DOMAIN}/bounces/a@example.org").respond_with_data(
         "Mailgun Magnificent API"

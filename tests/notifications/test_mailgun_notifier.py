@@ -87,7 +87,7 @@ def test_secrets_in_the_exception_are_masked_in_the_alert(
 ) -> None:
     from airflow.sdk import DAG, task
 
-    from airflow_provider_mailgun._compat import mask_secret
+    from airflow_provider_mailgun._common.compat import mask_secret
 
     secret = "warehouse-password-7c1e9a2b"
     with DAG("mg_notify_masked", schedule=None, start_date=START) as dag:

@@ -32,7 +32,7 @@ def test_async_notify_sends_the_same_email_without_blocking_the_loop(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from airflow_provider_mailgun._compat import BaseHook
+    from airflow_provider_mailgun._common.compat import BaseHook
 
     contexts: list[Any] = []
     notifier = MailgunNotifier(to="oncall@example.org", cc="lead@example.org")
@@ -86,7 +86,7 @@ def _spy_sync_connection_lookups(monkeypatch: pytest.MonkeyPatch) -> list[tuple[
     from airflow.models.connection import Connection as ModelConnection
     from airflow.sdk import Connection
 
-    from airflow_provider_mailgun._compat import BaseHook
+    from airflow_provider_mailgun._common.compat import BaseHook
 
     calls: list[tuple[str, bool]] = []
 

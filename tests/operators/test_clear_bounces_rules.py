@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.suppression_rules import (
+from airflow_provider_mailgun._suppressions.rules import (
     RuleError,
     SuppressionRules,
     code_matcher,

@@ -12,7 +12,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG, task
 
-from airflow_provider_mailgun._compat import AirflowFailException
+from airflow_provider_mailgun._common.compat import AirflowFailException
 from airflow_provider_mailgun.operators.lists import MailgunSyncListMembersOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.list_sync_plan import (
+from airflow_provider_mailgun._list_sync.plan import (
     EMPTY_VARS,
     ListSyncGuardError,
     MemberState,

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.message_plan import SendInputError, SendSpec, build_plan
-from airflow_provider_mailgun.operators.send_ledger import (
+from airflow_provider_mailgun._send.ledger import (
     ACCEPTED,
     LedgerConflictError,
     MemoryStore,
     SendLedger,
 )
+from airflow_provider_mailgun._send.plan import SendInputError, SendSpec, build_plan
 
 SCOPE = "dag__run__task__-1"
 BASE = {"from_email": "a@mg.example.com", "subject": "s", "text": "t"}
@@ -195,7 +195,7 @@ def test_oversize_mime_message_is_refused(tmp_path: Path) -> None:
 
 
 def test_variable_ledger_names_fit_airflows_key_column() -> None:
-    from airflow_provider_mailgun.operators.send_ledger import MAX_VARIABLE_KEY, VariableStore
+    from airflow_provider_mailgun._send.ledger import MAX_VARIABLE_KEY, VariableStore
 
     short = VariableStore("dag__run__task__-1")
     assert short._name("mailgun-send-ledger:0") == "mailgun-send-ledger:0__dag__run__task__-1"

@@ -410,9 +410,9 @@ def test_on_ambiguous_modes_for_a_lost_batch(
 def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
     mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, stored: bool
 ) -> None:
-    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
-    from airflow_provider_mailgun.operators.send_execution import PlanSender, UnsettledSendError
-    from airflow_provider_mailgun.operators.send_ledger import IN_FLIGHT, MemoryStore, SendLedger
+    from airflow_provider_mailgun._send.execution import PlanSender, UnsettledSendError
+    from airflow_provider_mailgun._send.ledger import IN_FLIGHT, MemoryStore, SendLedger
+    from airflow_provider_mailgun._send.plan import SendSpec, build_plan
 
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
     domain = hook.domain()
@@ -470,7 +470,7 @@ def test_before_airflow_3_3_the_ledger_is_kept_in_variables(
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    from airflow_provider_mailgun.operators.send_ledger import (
+    from airflow_provider_mailgun._send.ledger import (
         HEAD_KEY,
         INDEX_PREFIX,
         KEY_PREFIX,

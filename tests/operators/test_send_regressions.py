@@ -124,14 +124,14 @@ class _RetriedTwentyMinutesLater(MailgunSendMessageOperator):
 
 
 def _later_sensor() -> type[Any]:
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
     class _WaitingAfterTheRetry(MailgunDeliverySensor):
         """The wait runs after try 2, so 20 minutes after try 1 too."""
 
         def execute(self, context: Any) -> Any:
             real = time.time
-            with mock.patch("airflow_provider_mailgun.sensors.events.time") as clock:
+            with mock.patch("airflow_provider_mailgun.sensors.delivery.time") as clock:
                 clock.time.side_effect = lambda: real() + LATER
                 return super().execute(context)
 
@@ -165,11 +165,11 @@ def test_the_delivery_sensor_finds_batches_an_earlier_try_sent_long_before(
 
 def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTTPServer) -> None:
     """A stand-in Mailgun that stores recipients lower-cased and filters events by exact match."""
+    from airflow_provider_mailgun._send.execution import PlanSender
+    from airflow_provider_mailgun._send.ledger import MemoryStore, SendLedger
+    from airflow_provider_mailgun._send.plan import SendSpec, build_plan
     from airflow_provider_mailgun.client import ClientConfig
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
-    from airflow_provider_mailgun.operators.send_execution import PlanSender
-    from airflow_provider_mailgun.operators.send_ledger import MemoryStore, SendLedger
 
     accepted: list[dict[str, Any]] = []
 

@@ -101,7 +101,7 @@ def clear(seed: bool = True, **options: Any) -> Callable[[Env], Any]:
 
 def sense(**options: Any) -> Callable[[Env], Any]:
     def run(env: Env) -> Any:
-        from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+        from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
         arguments = {"message_ids": ["20260101.1.ABC@mg.example.com"], "mode": "poke", **options}
         arguments.setdefault("mailgun_conn_id", env.conn_id)

@@ -142,7 +142,7 @@ def test_tls_is_verified_by_default_and_a_bad_certificate_sends_nothing(
     private_gateway: RecordingServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_mailgun.client import MailgunConnectionError
-    from airflow_provider_mailgun.client.errors import AmbiguousSendError
+    from airflow_provider_mailgun.exceptions import AmbiguousSendError
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
     set_connection(monkeypatch, "mailgun_tls", conn_type="mailgun", host=private_gateway.url, password=KEY)

@@ -20,8 +20,8 @@ import airflow
 import pytest
 from packaging.version import Version
 
+from airflow_provider_mailgun._connection.config import config_for
 from airflow_provider_mailgun.client import MailgunConfigError
-from airflow_provider_mailgun.hooks.connection_config import config_for
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result
 from tests.reliability.conftest import direct_connection
@@ -94,7 +94,7 @@ def test_an_outage_while_waiting_for_delivery_is_retried_by_airflow_in_both_mode
     from airflow.sdk import DAG
 
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
     mailgun_conn_id = direct_connection(monkeypatch, mailgun_emulator, "mailgun_two_attempts", max_attempts=2)
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mailgun.operators.send_ledger import KEY_PREFIX
+from airflow_provider_mailgun._send.ledger import KEY_PREFIX
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.reliability.conftest import REPO_ROOT, copies_per_recipient, direct_connection, print_report
 

@@ -31,15 +31,15 @@ from airflow_provider_mailgun.client.analytics_query import (
     tags_request,
 )
 from airflow_provider_mailgun.client.api.base import Resource
-from airflow_provider_mailgun.client.errors import (
-    MailgunQueryError,
-    MailgunUnexpectedResponseError,
-    MatonGatewayError,
-)
 from airflow_provider_mailgun.client.paging import BodyPage, body_pages, next_offset_body, next_token_body
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
 from airflow_provider_mailgun.client.retrying import Safety
 from airflow_provider_mailgun.client.transport import Transport
+from airflow_provider_mailgun.exceptions import (
+    MailgunQueryError,
+    MailgunUnexpectedResponseError,
+    MatonGatewayError,
+)
 
 LOGS_PATH = "/v1/analytics/logs"
 METRICS_PATH = "/v1/analytics/metrics"

@@ -12,7 +12,7 @@
 
 A send is never retried once it may have reached Mailgun: such a failure, and a success reply
 without a usable message id, raise
-:class:`~airflow_provider_mailgun.client.errors.AmbiguousSendError` carrying the fields sent.
+:class:`~airflow_provider_mailgun.exceptions.AmbiguousSendError` carrying the fields sent.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from airflow_provider_mailgun.client.api.base import FieldsInput, Resource, form_fields
-from airflow_provider_mailgun.client.errors import (
-    AmbiguousRequestError,
-    AmbiguousSendError,
-)
 from airflow_provider_mailgun.client.retrying import Safety
 from airflow_provider_mailgun.client.transport import FilePart
 from airflow_provider_mailgun.client.urls import segment, strip_message_id
+from airflow_provider_mailgun.exceptions import (
+    AmbiguousRequestError,
+    AmbiguousSendError,
+)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import context, form_of
-from airflow_provider_mailgun.testing.events import KIND_NAMES, STATUS
-from airflow_provider_mailgun.testing.forms import FormError
-from airflow_provider_mailgun.testing.paging import PAGE_NAMES, cursor_links, slice_sorted
-from airflow_provider_mailgun.testing.sending import tag_dict
-from airflow_provider_mailgun.testing.state import IPS, EmulatorState
+from airflow_provider_mailgun.testing.api.context import context, form_of
+from airflow_provider_mailgun.testing.api.forms import FormError
+from airflow_provider_mailgun.testing.api.sending import tag_dict
+from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS
+from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links, slice_sorted
+from airflow_provider_mailgun.testing.model.state import IPS, EmulatorState
 from airflow_provider_mailgun.testing.util import (
     floor_time,
     int_param,

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import context
-from airflow_provider_mailgun.testing.logs import (
+from airflow_provider_mailgun.testing.api.context import context
+from airflow_provider_mailgun.testing.api.logs_query import (
     ACCOUNT_ID,
     LogsError,
     count_logs,
@@ -31,8 +31,8 @@ from airflow_provider_mailgun.testing.logs import (
     parse_logs_request,
     select_logs,
 )
-from airflow_provider_mailgun.testing.logs_render import LogItemRenderer
-from airflow_provider_mailgun.testing.metrics import (
+from airflow_provider_mailgun.testing.api.logs_render import LogItemRenderer
+from airflow_provider_mailgun.testing.api.metrics_query import (
     MetricsQuery,
     aggregate,
     metric_values,
@@ -41,7 +41,7 @@ from airflow_provider_mailgun.testing.metrics import (
     usage_groups,
     usage_values,
 )
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response, valid_address
 
 METRIC_NAMES = tuple(

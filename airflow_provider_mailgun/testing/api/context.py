@@ -19,8 +19,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from airflow_provider_mailgun.testing.api.forms import Form, read_form
 from airflow_provider_mailgun.testing.defaults import EU_PREFIX, MAILGUN_US_BASE
-from airflow_provider_mailgun.testing.forms import Form, read_form
 
 SCOPE_KEY = "mailgun_emulator.ctx"
 #: Stored-message URLs through the gateway point at a storage host, as Mailgun's do.

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import form_of
-from airflow_provider_mailgun.testing.forms import FormError
-from airflow_provider_mailgun.testing.state import DomainState, EmulatorState
+from airflow_provider_mailgun.testing.api.context import form_of
+from airflow_provider_mailgun.testing.api.forms import FormError
+from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, json_response, message_response, rfc2822
 
 WEBHOOK_IDS = (

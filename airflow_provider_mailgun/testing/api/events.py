@@ -15,9 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import context
-from airflow_provider_mailgun.testing.events_query import EventQuery, QueryError, parse_params, select_page
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.api.context import context
+from airflow_provider_mailgun.testing.api.events_query import (
+    EventQuery,
+    QueryError,
+    parse_params,
+    select_page,
+)
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response
 
 #: What a retired Events API answers (410 Gone, Mailgun's usual ``{"message"}`` body); see

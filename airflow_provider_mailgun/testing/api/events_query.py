@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import KIND_NAMES, STATUS, DomainEvents, EventStore
+from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS, DomainEvents, EventStore
 from airflow_provider_mailgun.testing.util import is_yes, parse_date
 
 MAX_LIMIT = 300

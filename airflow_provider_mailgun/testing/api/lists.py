@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import context, form_of
-from airflow_provider_mailgun.testing.forms import Form, FormError
-from airflow_provider_mailgun.testing.lists import (
+from airflow_provider_mailgun.testing.api.context import context, form_of
+from airflow_provider_mailgun.testing.api.forms import Form, FormError
+from airflow_provider_mailgun.testing.model.lists import (
     ACCESS_LEVELS,
     MAX_MEMBERS_PAGE,
     MAX_UPLOAD,
@@ -33,8 +33,8 @@ from airflow_provider_mailgun.testing.lists import (
     parse_subscribed,
     parse_vars,
 )
-from airflow_provider_mailgun.testing.paging import PAGE_NAMES, cursor_links, slice_sorted
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links, slice_sorted
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
 MAX_CSV_BYTES = 5 * 1024 * 1024

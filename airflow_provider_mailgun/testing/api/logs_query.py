@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import KIND_NAMES, STATUS, EventStore
-from airflow_provider_mailgun.testing.messages import MessageStore
+from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS, EventStore
+from airflow_provider_mailgun.testing.model.messages import MessageStore
 from airflow_provider_mailgun.testing.util import parse_date, rfc2822
 
 MAX_LIMIT = 100

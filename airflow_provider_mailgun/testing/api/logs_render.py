@@ -17,7 +17,7 @@ import math
 import time
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import (
+from airflow_provider_mailgun.testing.model.events import (
     _LEVELS,
     ACCEPTED,
     KIND_NAMES,
@@ -27,7 +27,7 @@ from airflow_provider_mailgun.testing.events import (
     add_engagement,
     storage_key,
 )
-from airflow_provider_mailgun.testing.messages import Batch
+from airflow_provider_mailgun.testing.model.messages import Batch
 from airflow_provider_mailgun.testing.util import parse_date
 
 ACCOUNT = {"id": "000000000000000000000001"}

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import own_base_url
+from airflow_provider_mailgun.testing.api.context import own_base_url
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX, CTRL_PREFIX
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import iso_time, json_response
 
 

@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import form_of
-from airflow_provider_mailgun.testing.events import parse_storage_key
-from airflow_provider_mailgun.testing.forms import FormError
-from airflow_provider_mailgun.testing.sending import SendError, build_batch, store_batch
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.api.context import form_of
+from airflow_provider_mailgun.testing.api.forms import FormError
+from airflow_provider_mailgun.testing.api.sending import SendError, build_batch, store_batch
+from airflow_provider_mailgun.testing.model.events import parse_storage_key
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response
 
 

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import (
+from airflow_provider_mailgun.testing.api.logs_query import LogsError, _predicates, _time, holds
+from airflow_provider_mailgun.testing.model.events import (
     ACCEPTED,
     CLICKED,
     COMPLAINED,
@@ -39,8 +40,7 @@ from airflow_provider_mailgun.testing.events import (
     OPENED,
     UNSUBSCRIBED,
 )
-from airflow_provider_mailgun.testing.logs import LogsError, _predicates, _time, holds
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import floor_time
 
 DIMENSIONS = [

@@ -1,7 +1,7 @@
 """``/messages`` and ``/messages.mime``: Mailgun's validation, batch expansion and event rules.
 
 Validation follows Mailgun's messages (see ``SendError`` texts). An accepted request becomes one
-:class:`~airflow_provider_mailgun.testing.messages.Batch` plus, per recipient copy, an
+:class:`~airflow_provider_mailgun.testing.model.messages.Batch` plus, per recipient copy, an
 ``accepted`` event and the outcome chosen by deterministic rules:
 
 * recipient on the domain's bounce / unsubscribe / complaint list -> ``failed`` permanent,
@@ -31,7 +31,8 @@ from email.message import EmailMessage
 from itertools import chain
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import (
+from airflow_provider_mailgun.testing.api.forms import FilePart, Form
+from airflow_provider_mailgun.testing.model.events import (
     ACCEPTED,
     COMPLAINED,
     DELIVERED,
@@ -42,11 +43,10 @@ from airflow_provider_mailgun.testing.events import (
     FAIL_SUPPRESS_UNSUBSCRIBE,
     FAIL_TEMPORARY,
 )
-from airflow_provider_mailgun.testing.forms import FilePart, Form
-from airflow_provider_mailgun.testing.messages import Batch
-from airflow_provider_mailgun.testing.state import DomainState, EmulatorState
-from airflow_provider_mailgun.testing.suppressions import unsubscribe_applies
-from airflow_provider_mailgun.testing.templates import Template, TemplateVersion, render_handlebars
+from airflow_provider_mailgun.testing.model.messages import Batch
+from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
+from airflow_provider_mailgun.testing.model.suppressions import unsubscribe_applies
+from airflow_provider_mailgun.testing.model.templates import Template, TemplateVersion, render_handlebars
 from airflow_provider_mailgun.testing.util import dedupe, go_time, is_yes, parse_date, split_addresses
 
 MAX_RECIPIENTS = 1000

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import context, form_of
-from airflow_provider_mailgun.testing.forms import FormError, read_body
-from airflow_provider_mailgun.testing.paging import PAGE_NAMES, cursor_links
-from airflow_provider_mailgun.testing.state import SUPPRESSION_KINDS, DomainState, EmulatorState
-from airflow_provider_mailgun.testing.suppressions import (
+from airflow_provider_mailgun.testing.api.context import context, form_of
+from airflow_provider_mailgun.testing.api.forms import FormError, read_body
+from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links
+from airflow_provider_mailgun.testing.model.state import SUPPRESSION_KINDS, DomainState, EmulatorState
+from airflow_provider_mailgun.testing.model.suppressions import (
     MAX_BULK,
     MAX_PAGE,
     WORDING,

@@ -17,11 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import context, form_of
-from airflow_provider_mailgun.testing.forms import Form, FormError
-from airflow_provider_mailgun.testing.paging import PAGE_NAMES, cursor_links, slice_sorted
-from airflow_provider_mailgun.testing.state import DomainState, EmulatorState
-from airflow_provider_mailgun.testing.templates import MAX_TEMPLATES, MAX_VERSIONS, Template, TemplateVersion
+from airflow_provider_mailgun.testing.api.context import context, form_of
+from airflow_provider_mailgun.testing.api.forms import Form, FormError
+from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links, slice_sorted
+from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
+from airflow_provider_mailgun.testing.model.templates import (
+    MAX_TEMPLATES,
+    MAX_VERSIONS,
+    Template,
+    TemplateVersion,
+)
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
 MAX_TEMPLATE_PAGE = 100

@@ -15,9 +15,9 @@ HTTP as ``POST /_emulator/engage`` with a JSON body of the same keywords.
 
 from __future__ import annotations
 
-from airflow_provider_mailgun.testing.events import DELIVERED, DELIVERED_TEST, ENGAGEMENT
-from airflow_provider_mailgun.testing.messages import Batch
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.events import DELIVERED, DELIVERED_TEST, ENGAGEMENT
+from airflow_provider_mailgun.testing.model.messages import Batch
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 ENGAGEMENT_EVENTS = tuple(ENGAGEMENT)
 

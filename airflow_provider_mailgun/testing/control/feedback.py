@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import ACCEPTED, COMPLAINED, FAIL_BOUNCE
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.events import ACCEPTED, COMPLAINED, FAIL_BOUNCE
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 KINDS = {"complained": COMPLAINED, "failed": FAIL_BOUNCE}
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import ACCEPTED, KIND_NAMES
-from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.control.faults import FaultInjector, FaultSpec
+from airflow_provider_mailgun.testing.model.events import ACCEPTED, KIND_NAMES
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 
 def _copies(

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing import feedback, introspect
-from airflow_provider_mailgun.testing.context import own_base_url
+from airflow_provider_mailgun.testing.api.context import own_base_url
+from airflow_provider_mailgun.testing.control import feedback, introspect
+from airflow_provider_mailgun.testing.control.engagement import engage
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
-from airflow_provider_mailgun.testing.engagement import engage
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
 _SETTINGS = ("rate_limit", "delivery_delay", "advance", "domains")

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airflow_provider_mailgun.testing.events import storage_key
-from airflow_provider_mailgun.testing.inbox_html import (
+from airflow_provider_mailgun.testing.inbox.html import (
     INBOX_PREFIX,
     Html,
     esc,
@@ -26,9 +25,10 @@ from airflow_provider_mailgun.testing.inbox_html import (
     tag_badges,
     url,
 )
-from airflow_provider_mailgun.testing.inbox_search import SearchCache, parse_query
-from airflow_provider_mailgun.testing.inbox_timeline import latest_kinds, status_label
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.inbox.search import SearchCache, parse_query
+from airflow_provider_mailgun.testing.inbox.timeline import latest_kinds, status_label
+from airflow_provider_mailgun.testing.model.events import storage_key
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 _COLUMNS = ("Received (UTC)", "From", "To", "Subject", "Tags", "Status")
 PAGE_SIZE = 50

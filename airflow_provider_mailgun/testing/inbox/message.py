@@ -19,10 +19,9 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_mailgun.testing.api.forms import FilePart
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
-from airflow_provider_mailgun.testing.events import parse_storage_key
-from airflow_provider_mailgun.testing.forms import FilePart
-from airflow_provider_mailgun.testing.inbox_html import (
+from airflow_provider_mailgun.testing.inbox.html import (
     Html,
     esc,
     fmt_time,
@@ -32,9 +31,10 @@ from airflow_provider_mailgun.testing.inbox_html import (
     table,
     tag_badges,
 )
-from airflow_provider_mailgun.testing.inbox_timeline import copy_events
-from airflow_provider_mailgun.testing.messages import Batch
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.inbox.timeline import copy_events
+from airflow_provider_mailgun.testing.model.events import parse_storage_key
+from airflow_provider_mailgun.testing.model.messages import Batch
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 #: Policy of the mail document itself (on top of the page's, which a srcdoc frame inherits).
 FRAME_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"

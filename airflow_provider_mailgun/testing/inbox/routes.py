@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.context import own_base_url
-from airflow_provider_mailgun.testing.inbox_assets import INBOX_CSS, INBOX_JS
-from airflow_provider_mailgun.testing.inbox_html import (
+from airflow_provider_mailgun.testing.api.context import own_base_url
+from airflow_provider_mailgun.testing.inbox.assets import INBOX_CSS, INBOX_JS
+from airflow_provider_mailgun.testing.inbox.html import (
     INBOX_PREFIX,
     STATIC_PREFIX,
     VERSION_PATH,
@@ -29,11 +29,11 @@ from airflow_provider_mailgun.testing.inbox_html import (
     link,
     page,
 )
-from airflow_provider_mailgun.testing.inbox_list import message_list
-from airflow_provider_mailgun.testing.inbox_message import message_view
-from airflow_provider_mailgun.testing.inbox_search import SearchCache
-from airflow_provider_mailgun.testing.inbox_tables import list_view, lists_view, suppressions_view
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.inbox.listing import message_list
+from airflow_provider_mailgun.testing.inbox.message import message_view
+from airflow_provider_mailgun.testing.inbox.search import SearchCache
+from airflow_provider_mailgun.testing.inbox.tables import list_view, lists_view, suppressions_view
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response
 
 

@@ -36,9 +36,9 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from airflow_provider_mailgun.testing.events import ACCEPTED, EventStore
-from airflow_provider_mailgun.testing.messages import Batch, MessageStore, Substituter
-from airflow_provider_mailgun.testing.state import EmulatorState
+from airflow_provider_mailgun.testing.model.events import ACCEPTED, EventStore
+from airflow_provider_mailgun.testing.model.messages import Batch, MessageStore, Substituter
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 _FIELDS = ("to", "subject", "tag", "domain", "status")
 

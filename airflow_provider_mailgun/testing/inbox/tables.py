@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_mailgun.testing.inbox_html import (
+from airflow_provider_mailgun.testing.inbox.html import (
     INBOX_PREFIX,
     Html,
     esc,
@@ -30,7 +30,7 @@ from airflow_provider_mailgun.testing.inbox_html import (
     table,
     url,
 )
-from airflow_provider_mailgun.testing.state import SUPPRESSION_KINDS, EmulatorState
+from airflow_provider_mailgun.testing.model.state import SUPPRESSION_KINDS, EmulatorState
 from airflow_provider_mailgun.testing.util import rfc2822
 
 PAGE_SIZE = 50

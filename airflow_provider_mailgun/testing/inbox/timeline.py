@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_provider_mailgun.testing.events import KIND_NAMES, STATUS, EventStore
-from airflow_provider_mailgun.testing.messages import MessageStore
+from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS, EventStore
+from airflow_provider_mailgun.testing.model.messages import MessageStore
 
 
 def _positions(store: MessageStore, events: EventStore, copy: int) -> tuple[str, list[int]]:

@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airflow_provider_mailgun.testing.messages import Batch, MessageStore
+from airflow_provider_mailgun.testing.model.messages import Batch, MessageStore
 
 ACCEPTED = 0
 DELIVERED = 1

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mailgun.testing.paging import SortedTable
+from airflow_provider_mailgun.testing.model.paging import SortedTable
 from airflow_provider_mailgun.testing.util import rfc2822, split_addresses
 
 ACCESS_LEVELS = ("readonly", "members", "everyone")

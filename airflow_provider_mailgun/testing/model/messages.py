@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mailgun.testing.forms import FilePart
+from airflow_provider_mailgun.testing.api.forms import FilePart
 from airflow_provider_mailgun.testing.util import rfc2822
 
 _SUBST_RE = re.compile(r"%recipient(?:\.([^%\s]+)|(_email|_name|_fname|_lname))?%")

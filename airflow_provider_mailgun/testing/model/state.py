@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mailgun.testing.control.faults import FaultInjector, FaultSpec, RateLimiter
 from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_DOMAIN,
     DEFAULT_MAILGUN_KEY,
@@ -31,15 +32,14 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MATON_KEY,
     DEFAULT_WEBHOOK_SIGNING_KEY,
 )
-from airflow_provider_mailgun.testing.events import COMPLAINED, FAIL_BOUNCE, UNSUBSCRIBED, EventStore
-from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec, RateLimiter
-from airflow_provider_mailgun.testing.lists import MailingList
-from airflow_provider_mailgun.testing.messages import MessageStore
-from airflow_provider_mailgun.testing.paging import SortedTable
-from airflow_provider_mailgun.testing.suppressions import make_record, merge_unsubscribe
-from airflow_provider_mailgun.testing.templates import Template
+from airflow_provider_mailgun.testing.model.events import COMPLAINED, FAIL_BOUNCE, UNSUBSCRIBED, EventStore
+from airflow_provider_mailgun.testing.model.lists import MailingList
+from airflow_provider_mailgun.testing.model.messages import MessageStore
+from airflow_provider_mailgun.testing.model.paging import SortedTable
+from airflow_provider_mailgun.testing.model.suppressions import make_record, merge_unsubscribe
+from airflow_provider_mailgun.testing.model.templates import Template
+from airflow_provider_mailgun.testing.model.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
 from airflow_provider_mailgun.testing.util import rfc2822
-from airflow_provider_mailgun.testing.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
 
 SUPPRESSION_KINDS = ("bounces", "unsubscribes", "complaints", "whitelists")
 REQUEST_LOG_SIZE = 50_000

@@ -32,7 +32,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.testing.events import (
+from airflow_provider_mailgun.testing.model.events import (
     ACCEPTED,
     CLICKED,
     COMPLAINED,
@@ -48,7 +48,7 @@ from airflow_provider_mailgun.testing.events import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_mailgun.testing.state import EmulatorState
+    from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 WEBHOOK_FOR_KIND = {
     ACCEPTED: "accepted",
