@@ -1,16 +1,25 @@
-"""One exception tree for everything that can go wrong talking to Mailgun.
+"""Every error this provider raises, in one family: catch :class:`MailgunError` to catch them all.
 
-Every error raised by the client derives from :class:`MailgunError`. HTTP errors carry the status,
-method, path and Mailgun's own message, and render as one line that says what happened and, where we
-know it, what to do::
+Import-free (no Airflow, no HTTP library), so the client, the hook and the emulator's users can all
+use it. Errors about input (a bad address, query, connection or source) are ``ValueError`` too, as
+in requests; nothing is sent when one is raised::
+
+    from airflow_provider_mailgun.exceptions import MailgunError, MailgunNotFoundError
 
     try:
         client.messages.send("mg.example.com", fields)
     except MailgunNotFoundError as err:
         print(err.status, err.api_message, err.hint)
+    except MailgunError as err:
+        ...
 
-None of them ever carries an API key: the transport builds them from the response and the request
-path only, never from headers.
+HTTP errors carry the status, method, path and Mailgun's own message, and render as one line that
+says what happened and, where we know it, what to do. None of them ever carries an API key: the
+transport builds them from the response and the request path only, never from headers.
+
+The delivery sensor's ``MailgunDeliveryError`` is the one member that lives elsewhere
+(:mod:`airflow_provider_mailgun.sensors.delivery`): it is also Airflow's ``AirflowFailException``,
+so that retrying stops, and this module imports nothing of Airflow.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from typing import Any
 
 
 class MailgunError(Exception):
-    """Base class of every error raised by this package's client."""
+    """Base class of every error this provider raises."""
 
 
 class MailgunConfigError(MailgunError, ValueError):
@@ -44,6 +53,18 @@ class UnsafeURLError(MailgunError):
 
 class MailgunConnectionError(MailgunError):
     """The server could not be reached, or the connection failed, after all retries."""
+
+
+class RequestNotSentError(MailgunConnectionError):
+    """The request provably never reached the server (refused, DNS failure, connect timeout)."""
+
+
+class RequestMaybeSentError(MailgunConnectionError):
+    """The connection failed after the request may have reached the server."""
+
+
+class PagingLimitError(MailgunError):
+    """A listing kept handing out new pages past the client's limit; what was read is incomplete."""
 
 
 class MailgunAPIError(MailgunError):
@@ -181,3 +202,53 @@ def _count_recipients(fields: Sequence[tuple[str, str]]) -> int:
     # getaddresses, not a split on commas: '"Doe, Jane" <jane@x.org>' is one recipient.
     values = [value for key, value in fields if key in ("to", "cc", "bcc")]
     return sum(1 for _, address in getaddresses(values) if address)
+
+
+# -- input checked before anything is sent ------------------------------------------------------
+
+
+class InvalidAddressError(MailgunError, ValueError):
+    """An address that email-validator (or the display-name rules) rejects."""
+
+
+class SendInputError(MailgunError, ValueError):
+    """The send operator's input is wrong; nothing was sent."""
+
+
+class ListSourceError(MailgunError, ValueError):
+    """A list sync's source as a whole cannot be read (wrong type, missing file, no address column)."""
+
+
+class ListSyncGuardError(MailgunError, ValueError):
+    """A guard stopped the sync before anything was written; the message says what would have happened."""
+
+
+class RuleError(MailgunError, ValueError):
+    """A suppression-clearing rule or target list is invalid; raised before any request is made."""
+
+
+class WebhookError(MailgunError, ValueError):
+    """A webhook body that is not a Mailgun webhook."""
+
+
+# -- outcomes an operator or trigger could not settle -----------------------------------------
+
+
+class LedgerConflictError(MailgunError):
+    """The recipients changed since an earlier try that already sent some of them."""
+
+
+class UnsettledSendError(MailgunError):
+    """Some batches may or may not have been accepted; they were not resent."""
+
+
+class IncompleteOperationError(MailgunError):
+    """Part of an operation failed after the client's retries, or did not take effect.
+
+    Every write of the operators that raise it is an upsert or a delete, so running the task again
+    completes it.
+    """
+
+
+class CursorUnavailableError(MailgunError):
+    """An event watch's kept cursor could not be read; the watch waits rather than start from "now"."""

@@ -107,7 +107,7 @@ with DAG(
     @task
     def ensure_template(settings: dict[str, str]) -> str:
         """Store the newsletter template once; later runs reuse it."""
-        from airflow_provider_mailgun.client import MailgunNotFoundError
+        from airflow_provider_mailgun.exceptions import MailgunNotFoundError
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
         hook = MailgunHook(mailgun_conn_id=settings["conn_id"])

@@ -24,6 +24,8 @@ from email.utils import parseaddr
 from functools import cache
 from typing import Any
 
+from airflow_provider_mailgun.exceptions import InvalidAddressError
+
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PLAIN_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
@@ -65,10 +67,6 @@ class CheckedAddresses:
     valid: list[Address]
     invalid: list[tuple[str, str]]
     duplicates: int = 0
-
-
-class InvalidAddressError(ValueError):
-    """An address that email-validator (or the display-name rules) rejects."""
 
 
 def parse_address(value: str, name: str = "") -> Address:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook as BaseHook
+    from airflow.sdk import ObjectStoragePath as ObjectStoragePath
     from airflow.sdk import conf as conf
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
@@ -23,16 +24,28 @@ else:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
     except ImportError:  # Airflow 3.0 defines them in airflow.exceptions
         from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
+    try:
+        from airflow.sdk import ObjectStoragePath
+    except ImportError:  # Airflow 3.0
+        from airflow.io.path import ObjectStoragePath
 
 __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
     "BaseHook",
+    "ObjectStoragePath",
     "conf",
+    "failure_without_retry",
     "mask_secret",
     "redact",
 ]
+
+
+def failure_without_retry(message: str) -> AirflowFailException:
+    """The error that fails a task at once, skipping its retries: bad input or a tripped guard, which
+    another try would meet again, not a passing glitch."""
+    return AirflowFailException(message)
 
 
 def mask_secret(secret: str) -> None:

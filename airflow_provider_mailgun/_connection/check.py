@@ -18,10 +18,11 @@ The usual set-up mistakes, each answered in one sentence that says what to chang
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import airflow_provider_mailgun.client as mailgun_client  # lazy: the client loads on the first check
 from airflow_provider_mailgun.client import config as client_config
-from airflow_provider_mailgun.client.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.urls import segment
 from airflow_provider_mailgun.exceptions import (
@@ -33,13 +34,16 @@ from airflow_provider_mailgun.exceptions import (
     MatonGatewayError,
 )
 
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.client import MailgunClient
+
 PRIVATE_KEY_HINT = "a private API key from Mailgun's API Security page"
 Result = tuple[bool, str]
 
 
 def check_connection(config: ClientConfig) -> Result:
     """``(ok, one sentence)`` for a connection's config (see the module docstring)."""
-    with MailgunClient(config) as client:
+    with mailgun_client.MailgunClient(config) as client:
         try:
             return _check_maton(client) if config.via_maton else _check_direct(client)
         except MailgunError as err:
@@ -80,7 +84,7 @@ def _missing_domain(config: ClientConfig, domain: str) -> str:
             "default_domain extra (or its host)."
         )
     here, there, there_base = regions
-    with MailgunClient(replace(config, api_base=there_base)) as other:
+    with mailgun_client.MailgunClient(replace(config, api_base=there_base)) as other:
         try:
             other.domains.get(domain)
         except MailgunAPIError:

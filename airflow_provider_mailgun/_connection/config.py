@@ -72,6 +72,14 @@ def config_for(conn_id: str, conn: ConnectionLike | None) -> ClientConfig:
     )
 
 
+def sending_domain(config: ClientConfig, conn_id: str, domain: str | None = None) -> str:
+    """``domain`` if given, else the connection's ``default_domain``; an error when neither is set."""
+    chosen = domain or config.default_domain
+    if not chosen:
+        raise MailgunConfigError(f"No domain given and connection {conn_id!r} has no default_domain extra.")
+    return chosen
+
+
 def _explain_unreadable_env_connection(conn_id: str) -> None:
     """Raise what is wrong with an ``AIRFLOW_CONN_<ID>`` variable that Airflow could not read.
 

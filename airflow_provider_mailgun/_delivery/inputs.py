@@ -14,13 +14,13 @@ such results (a mapped send), or any of these rendered by Jinja to a string::
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_mailgun._delivery.state import bare_message_id
+from airflow_provider_mailgun._common.rendered import structured_text
+from airflow_provider_mailgun.client.urls import strip_message_id
 
 DEFAULT_BEGIN_MARGIN = timedelta(minutes=10)
 IDS_KEY, COUNTS_KEY, STARTED_KEY, DOMAIN_KEY = "message_ids", "recipients_per_message", "started_at", "domain"
@@ -55,8 +55,8 @@ def _literal(value: Any) -> Any:
     # A Jinja-rendered XCom arrives as the repr of a dict or list unless the DAG renders natively.
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:
-            return ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
+            return structured_text(value)
+        except ValueError:
             shown = value[:80]
             raise ValueError(f"message_ids looks like a dict or list but does not parse: {shown!r}") from None
     return value
@@ -67,7 +67,7 @@ def _collect(value: Any, ids: dict[str, None], found: SentMessages) -> None:
         return
     if isinstance(value, str):
         for part in value.replace(",", " ").split():
-            message_id = bare_message_id(part)
+            message_id = strip_message_id(part)
             if message_id:
                 ids[message_id] = None
         return
@@ -86,7 +86,7 @@ def _collect_result(result: Mapping[str, Any], ids: dict[str, None], found: Sent
         raise ValueError(f"A dict given as message_ids needs a {IDS_KEY!r} key (the send operator's result).")
     _collect(result.get(IDS_KEY), ids, found)
     for raw_id, count in (result.get(COUNTS_KEY) or {}).items():
-        message_id = bare_message_id(str(raw_id))
+        message_id = strip_message_id(str(raw_id))
         ids[message_id] = None
         found.counts[message_id] = found.counts.get(message_id, 0) + _count(count, message_id)
     if result.get(STARTED_KEY) not in (None, ""):
@@ -123,7 +123,7 @@ def merge_expected(
         return merged
     if isinstance(expected_recipients, Mapping):
         for raw_id, count in expected_recipients.items():
-            message_id = bare_message_id(str(raw_id))
+            message_id = strip_message_id(str(raw_id))
             if message_id not in ids:
                 raise ValueError(f"expected_recipients names {raw_id!r}, which is not in message_ids.")
             merged[message_id] = _count(count, message_id)

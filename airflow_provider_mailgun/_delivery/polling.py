@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal, DeliveryTracker
+from airflow_provider_mailgun.client.api.events import MAX_EVENTS_PAGE
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.paging import Page
 
-EVENTS_PAGE_LIMIT = 300  # Mailgun's maximum page size for events
 DEFAULT_SETTLE_SECONDS = 30 * 60.0  # Mailgun's advice for when a page of events can be trusted
 # Pages one check reads at most (300,000 events); the next check carries on from the cursor, so a
 # source that never runs out of pages cannot hold a check (or the triggerer's loop) forever.
@@ -90,7 +90,7 @@ class EventScan:
     """
 
     def __init__(
-        self, cursor: EventCursor, *, now: float, settle_seconds: float, page_limit: int = EVENTS_PAGE_LIMIT
+        self, cursor: EventCursor, *, now: float, settle_seconds: float, page_limit: int = MAX_EVENTS_PAGE
     ) -> None:
         self.cursor = cursor
         self.horizon = now - settle_seconds
@@ -178,7 +178,7 @@ class DeliveryWait:
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         tracker: DeliveryTracker | None = None,
         cursor: EventCursor | None = None,
-        page_limit: int = EVENTS_PAGE_LIMIT,
+        page_limit: int = MAX_EVENTS_PAGE,
     ) -> None:
         self.goal = goal
         self.domain = domain
@@ -252,7 +252,7 @@ class DeliveryWait:
         domain: str,
         begin: float,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
-        page_limit: int = EVENTS_PAGE_LIMIT,
+        page_limit: int = MAX_EVENTS_PAGE,
     ) -> DeliveryWait:
         """A wait continuing from :meth:`state` (or starting afresh when ``state`` is empty)."""
         state = state or {}

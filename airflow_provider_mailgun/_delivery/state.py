@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mailgun.client.urls import strip_message_id
+
 ACCEPTED, TEMPORARY, PERMANENT, SUCCESS = 0, 1, 2, 3
 _RANK_NAMES = ("accepted", "temporary", "permanent", "success")
 SUCCESS_STATUS, FAILURE_STATUS, PENDING_STATUS = "success", "failure", "pending"
@@ -30,11 +32,6 @@ MAX_REPORTED_FAILURES = 1000
 MAX_FAILURES_IN_MESSAGE = 10
 MAX_REASON_LENGTH = 200
 STATE_VERSION = 1
-
-
-def bare_message_id(message_id: str) -> str:
-    """Events carry ids without angle brackets; the send API returns them with."""
-    return message_id.strip().removeprefix("<").removesuffix(">").strip()
 
 
 @dataclass(frozen=True)
@@ -57,9 +54,9 @@ class DeliveryGoal:
     success_events: tuple[str, ...] = ("delivered",)
 
     def __post_init__(self) -> None:
-        ids = tuple(dict.fromkeys(bare_message_id(message_id) for message_id in self.message_ids))
+        ids = tuple(dict.fromkeys(strip_message_id(message_id) for message_id in self.message_ids))
         object.__setattr__(self, "message_ids", ids)
-        expected = {bare_message_id(message_id): count for message_id, count in self.expected.items()}
+        expected = {strip_message_id(message_id): count for message_id, count in self.expected.items()}
         object.__setattr__(self, "expected", expected)
         object.__setattr__(self, "success_events", tuple(dict.fromkeys(self.success_events)))
         if not ids or not all(ids):
@@ -194,7 +191,7 @@ class DeliveryTracker:
         recipient = event.get("recipient")
         if not isinstance(raw_id, str) or not isinstance(recipient, str) or not recipient:
             return
-        message_id = bare_message_id(raw_id)
+        message_id = strip_message_id(raw_id)
         ranks = self._ranks.get(message_id)
         if ranks is None:
             return

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal, NamedTuple
 
+from airflow_provider_mailgun.exceptions import ListSyncGuardError
+
 Mode = Literal["upsert", "mirror"]
 Removal = Literal["delete", "unsubscribe"]
 MODES: tuple[Mode, ...] = ("upsert", "mirror")
@@ -62,10 +64,6 @@ class SourceMember(NamedTuple):
 
 NEW_MEMBER = MemberState("", EMPTY_VARS, True)
 Write = tuple[str, MemberState]
-
-
-class ListSyncGuardError(ValueError):
-    """A guard stopped the sync before anything was written; the message says what would have happened."""
 
 
 def canonical_vars(value: Any) -> str:

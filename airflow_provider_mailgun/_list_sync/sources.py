@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_mailgun._common.addresses import InvalidAddressError, parse_address
+from airflow_provider_mailgun._common.addresses import parse_address
 from airflow_provider_mailgun._list_sync.plan import SourceMember, canonical_vars, merge_source
+from airflow_provider_mailgun.exceptions import InvalidAddressError, ListSourceError
 
 CSV_SUFFIXES = (".csv",)
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -39,10 +40,6 @@ YES = frozenset({"yes", "true", "1", "y"})
 NO = frozenset({"no", "false", "0", "n"})
 
 MembersInput = str | os.PathLike[str] | Iterable[Any]
-
-
-class ListSourceError(ValueError):
-    """The source as a whole cannot be read (wrong type, missing file, CSV without an address column)."""
 
 
 @dataclass

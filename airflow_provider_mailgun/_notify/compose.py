@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun._common.addresses import split_addresses
+from airflow_provider_mailgun._common.addresses import check_addresses, offenders_message, split_addresses
 from airflow_provider_mailgun._common.limits import (
     MAX_MESSAGE_BYTES,
     MAX_RECIPIENTS_PER_REQUEST,
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 AddressInput = str | Iterable[str] | None
 PathInput = str | os.PathLike[str]
-
-# Mailgun's documented limits for one message.
 
 
 @dataclass(frozen=True)
@@ -71,8 +69,6 @@ def checked_addresses(value: AddressInput, what: str) -> list[str]:
 
     :raises ValueError: naming every offender, e.g. ``1 invalid recipient: 'x' (...)``.
     """
-    from airflow_provider_mailgun._common.addresses import check_addresses, offenders_message
-
     checked = check_addresses(split_addresses(value))
     if checked.invalid:
         raise ValueError(offenders_message(what, checked.invalid))

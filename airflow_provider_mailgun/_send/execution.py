@@ -17,31 +17,37 @@ found is left at once, anything else still unsettled fails the try, and the next
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from airflow_provider_mailgun._common.concurrency import run_parallel
+from airflow_provider_mailgun._send.fields import BATCH_KEY_VARIABLE
 from airflow_provider_mailgun._send.ledger import (
     ACCEPTED,
     AMBIGUOUS,
+    FAILED,
     IN_FLIGHT,
     SKIPPED,
     UNSETTLED,
+    BatchRecord,
+    LedgerHead,
     SendLedger,
 )
-from airflow_provider_mailgun._send.plan import BATCH_KEY_VARIABLE, Batch, SendPlan, shown_skipped
+from airflow_provider_mailgun._send.plan import Batch, SendPlan, shown_skipped
+from airflow_provider_mailgun.client.urls import strip_message_id
+from airflow_provider_mailgun.exceptions import AmbiguousSendError, UnsettledSendError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
-if TYPE_CHECKING:
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+log = logging.getLogger(__name__)
 
 ON_AMBIGUOUS = ("reconcile", "skip", "resend", "fail")
 # Look for the accepted event from a little before the recorded send time: clocks differ.
 RECONCILE_MARGIN_SECONDS = 300.0
-
-
-class UnsettledSendError(RuntimeError):
-    """Some batches may or may not have been accepted; they were not resent."""
 
 
 @dataclass
@@ -51,7 +57,6 @@ class SendOutcome:
     #: when each accepted batch was sent (by whichever try sent it)
     sent_at: dict[int, float] = field(default_factory=dict)
     reconciled: int = 0
-    resent: int = 0
     skipped_ambiguous: list[int] = field(default_factory=list)
     unsettled: list[int] = field(default_factory=list)
 
@@ -69,7 +74,6 @@ class PlanSender:
         max_concurrency: int,
         on_ambiguous: str,
         reconcile_timeout: float,
-        log: Any,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.hook = hook
@@ -79,7 +83,6 @@ class PlanSender:
         self.max_concurrency = max_concurrency
         self.on_ambiguous = on_ambiguous
         self.reconcile_timeout = reconcile_timeout
-        self.log = log
         self.clock = clock
         self.outcome = SendOutcome()
         self._sent_at: dict[int, float] = {}
@@ -89,24 +92,22 @@ class PlanSender:
         records = self.ledger.load(self.plan.batches)
         to_send = []
         for batch in self.plan.batches:
-            record = records.get(batch.index) or {}
-            state = record.get("s")
-            if state == ACCEPTED:
-                self._accepted(batch, str(record["id"]), float(record.get("t", 0.0)), write=False)
+            record = records.get(batch.index)
+            state = record.state if record is not None else None
+            if record is not None and state == ACCEPTED:
+                self._accepted(batch, str(record.message_id), record.sent_at, write=False)
                 # Reconciled by an earlier try: count it, so the result covers every try.
-                self.outcome.reconciled += int(bool(record.get("r")))
+                self.outcome.reconciled += int(record.reconciled)
             elif state == SKIPPED:
                 self.outcome.skipped_ambiguous.append(batch.index)
-            elif state in UNSETTLED:
-                if self._settle_earlier(batch, float(record.get("t", 0.0))):
+            elif record is not None and state in UNSETTLED:
+                if self._settle_earlier(batch, record.sent_at):
                     to_send.append(batch)
             else:
                 to_send.append(batch)
         skipped = len(self.plan.batches) - len(to_send)
         if skipped:
-            self.log.info(
-                "%d of %d batch(es) were settled by an earlier try.", skipped, len(self.plan.batches)
-            )
+            log.info("%d of %d batch(es) were settled by an earlier try.", skipped, len(self.plan.batches))
         self._send_all(to_send)
         self._settle_this_try()
         return self.outcome
@@ -115,11 +116,11 @@ class PlanSender:
         """Reconcile a batch an earlier try left unsettled; True when it must be sent (again)."""
         message_id = self._find_accepted(batch, sent_at)
         if message_id:
-            self.log.info(
+            log.info(
                 "Batch %d: an earlier try's send was accepted (%s); not resending.", batch.index, message_id
             )
             self.outcome.reconciled += 1
-            self._accepted(batch, message_id, sent_at, r=1)
+            self._accepted(batch, message_id, sent_at, reconciled=True)
             return False
         if self.on_ambiguous == "fail":
             raise UnsettledSendError(
@@ -129,15 +130,10 @@ class PlanSender:
         if self.on_ambiguous == "skip":
             self._skip(batch, sent_at)
             return False
-        self.log.warning(
-            "Batch %d: no accepted event found for the earlier send; sending it again.", batch.index
-        )
-        self.outcome.resent += 1
+        log.warning("Batch %d: no accepted event found for the earlier send; sending it again.", batch.index)
         return True
 
     def _send_all(self, batches: list[Batch]) -> None:
-        from airflow_provider_mailgun._common.concurrency import run_parallel
-
         total = len(self.plan.batches)
         step = max(1, total // 20)
         failure: BaseException | None = None
@@ -148,7 +144,7 @@ class PlanSender:
             if result is None:
                 continue
             if batch.index % step == 0 or total <= 20:
-                self.log.info(
+                log.info(
                     "Batch %d/%d accepted: %d recipient(s), id %s",
                     batch.index + 1,
                     total,
@@ -159,23 +155,21 @@ class PlanSender:
             raise failure
 
     def _send_one(self, batch: Batch) -> str | None:
-        from airflow_provider_mailgun.exceptions import AmbiguousSendError
-
         if self._stop:
             return None  # an earlier batch was rejected: do not start more
         sent_at = self._sent_at[batch.index] = self.clock()
-        self.ledger.mark(batch, IN_FLIGHT, t=sent_at)
+        self.ledger.mark(batch, IN_FLIGHT, sent_at=sent_at)
         try:
             result = self._request(batch)
         except AmbiguousSendError as err:
-            self.log.warning("Batch %d: %s", batch.index, err)
-            self.ledger.mark(batch, AMBIGUOUS, t=sent_at)
+            log.warning("Batch %d: %s", batch.index, err)
+            self.ledger.mark(batch, AMBIGUOUS, sent_at=sent_at)
             self.outcome.unsettled.append(batch.index)
             return None
         except BaseException:
             # Provably not accepted (the client only raises this way for rejected requests).
             self._stop = True
-            self.ledger.mark(batch, "failed", t=sent_at)
+            self.ledger.mark(batch, FAILED, sent_at=sent_at)
             raise
         self._accepted(batch, result, sent_at)
         return result
@@ -195,9 +189,9 @@ class PlanSender:
             batch = by_index[index]
             message_id = self._find_accepted(batch, self._sent_at[index])
             if message_id:
-                self.log.info("Batch %d: the ambiguous send was accepted (%s).", index, message_id)
+                log.info("Batch %d: the ambiguous send was accepted (%s).", index, message_id)
                 self.outcome.reconciled += 1
-                self._accepted(batch, message_id, self._sent_at[index], r=1)
+                self._accepted(batch, message_id, self._sent_at[index], reconciled=True)
             elif self.on_ambiguous == "skip":
                 # Nothing would be resent on a retry either: settle it now, without failing the try.
                 self._skip(batch, self._sent_at[index])
@@ -211,16 +205,14 @@ class PlanSender:
             )
 
     def _skip(self, batch: Batch, sent_at: float) -> None:
-        self.log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index)
-        self.ledger.mark(batch, SKIPPED, t=sent_at)
+        log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index)
+        self.ledger.mark(batch, SKIPPED, sent_at=sent_at)
         self.outcome.skipped_ambiguous.append(batch.index)
 
     def _find_accepted(self, batch: Batch, sent_at: float) -> str | None:
         """The message id of an ``accepted`` event carrying this batch's key, waiting for indexing."""
         if self.on_ambiguous == "resend":
             return None
-        from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
-
         retrying = Retrying(
             stop=stop_after_delay(self.reconcile_timeout),
             wait=wait_fixed(min(5.0, max(self.reconcile_timeout / 4, 0.05))),
@@ -251,27 +243,20 @@ class PlanSender:
         for event in events:
             variables: dict[str, Any] = event.get("user-variables") or {}
             if variables.get(BATCH_KEY_VARIABLE) == batch.key:
-                from airflow_provider_mailgun.client.urls import strip_message_id
-
                 return strip_message_id(
                     str(event.get("message", {}).get("headers", {}).get("message-id", ""))
                 )
         return None
 
     def _accepted(
-        self, batch: Batch, message_id: str, sent_at: float, *, write: bool = True, **extra: Any
+        self, batch: Batch, message_id: str, sent_at: float, *, write: bool = True, reconciled: bool = False
     ) -> None:
         """Count a batch as accepted; ``write`` it to the ledger (an earlier try's record is there)."""
-        count = len(batch.recipients) + _copies(batch)
         if write:
-            self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at, m=count, **extra)
+            self.ledger.mark(batch, ACCEPTED, sent_at=sent_at, message_id=message_id, reconciled=reconciled)
         self.outcome.message_ids[batch.index] = message_id
-        self.outcome.counts[batch.index] = count
+        self.outcome.counts[batch.index] = batch.reach
         self.outcome.sent_at[batch.index] = sent_at
-
-
-def _copies(batch: Batch) -> int:
-    return sum(1 for name, _ in batch.common if name in ("cc", "bcc"))
 
 
 def send_summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
@@ -313,11 +298,11 @@ def send_result(
     }
 
 
-def completed_result(head: Mapping[str, Any], records: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+def completed_result(head: LedgerHead, records: Mapping[int, BatchRecord]) -> dict[str, Any]:
     """The result of a completed send, rebuilt from its ledger (head summary, accepted batch records)."""
     return send_result(
-        dict(head.get("r") or {}),
-        {index: str(r["id"]) for index, r in records.items()},
-        {index: int(r.get("m", r.get("n", 0))) for index, r in records.items()},
-        {index: float(r.get("t", 0.0)) for index, r in records.items()},
+        head.summary,
+        {index: str(record.message_id) for index, record in records.items()},
+        {index: record.recipients for index, record in records.items()},
+        {index: record.sent_at for index, record in records.items()},
     )

@@ -23,21 +23,24 @@ An empty rule set has no predicate: clearing a whole table is a separate, explic
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+import pendulum
+from pendulum.parsing.exceptions import ParserError
+
+from airflow_provider_mailgun._common.addresses import check_addresses, offenders_message
+from airflow_provider_mailgun.exceptions import RuleError
+
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
 
 SUPPRESSION_TYPES = ("bounces", "unsubscribes", "complaints", "whitelists")
 _CODE = re.compile(r"^[0-9xX]{3}$")
-
-
-class RuleError(ValueError):
-    """A rule or a target list is invalid; raised before any request is made."""
 
 
 def normalise_codes(codes: str | int | Iterable[str | int] | None) -> tuple[str, ...]:
@@ -112,9 +115,6 @@ def parse_duration(value: timedelta | str | None, name: str) -> timedelta | None
     if value is None:
         return None
     if isinstance(value, str):
-        import pendulum
-        from pendulum.parsing.exceptions import ParserError
-
         try:
             parsed: Any = pendulum.parse(value.strip())
         except (ParserError, ValueError):
@@ -137,8 +137,6 @@ def parse_duration(value: timedelta | str | None, name: str) -> timedelta | None
 
 def cutoff(now: datetime, age: timedelta) -> datetime:
     """``now - age``; calendar-aware for pendulum durations with months or years."""
-    import pendulum
-
     return pendulum.instance(_aware(now)) - age
 
 
@@ -166,10 +164,6 @@ def parse_date_text(text: str) -> datetime | None:
     >>> parse_date_text("Thu, 13 Oct 2011 18:02:00 +0000")
     DateTime(2011, 10, 13, 18, 2, 0, tzinfo=Timezone('UTC'))
     """
-    import warnings
-
-    import pendulum
-
     # pendulum reads ISO 8601 itself and hands other forms, RFC 2822 among them, to dateutil
     # (strict=False). A zone name dateutil does not know would be silently read as UTC: that is a
     # guess, and an age rule must not clear a record on a guess.
@@ -295,8 +289,6 @@ def target_addresses(value: Any, suppression_type: str) -> list[str]:
     >>> target_addresses("a@x.org, A@X.org\\nb@x.org", "bounces")
     ['a@x.org', 'b@x.org']
     """
-    from airflow_provider_mailgun._common.addresses import check_addresses, offenders_message
-
     if isinstance(value, str):
         raw: list[Any] = [part for part in re.split(r"[\s,;]+", value) if part]
     elif isinstance(value, Mapping):

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from airflow_provider_mailgun._watch.window import WatchWindow
-from airflow_provider_mailgun.exceptions import MailgunError
+from airflow_provider_mailgun.exceptions import CursorUnavailableError
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "mailgun_event_watch_"
@@ -36,10 +36,6 @@ def cursor_key(domain: str, source: str, watch: Mapping[str, Any]) -> str:
     """
     text = json.dumps({"domain": domain.lower(), "source": source, "watch": watch}, sort_keys=True)
     return KEY_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-class CursorUnavailableError(MailgunError):
-    """The kept cursor could not be read; the watch waits rather than start from "now"."""
 
 
 class CursorStore(Protocol):

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_mailgun._watch.window import EventFilter, WatchedEvent
+from airflow_provider_mailgun.client.api.events import MAX_EVENTS_PAGE
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun._delivery.polling import AsyncPageSource
     from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 
-EVENTS_PAGE_LIMIT = 300  # Mailgun's maximum page size for events
 #: Pages one poll reads at most; a longer backlog is read over the next polls (the window's
 #: horizon never passes an event that was not read).
 MAX_PAGES_PER_READ = 100
@@ -67,7 +67,7 @@ class EventsApiSource:
         events: AsyncPageSource,
         domain: str,
         *,
-        page_limit: int = EVENTS_PAGE_LIMIT,
+        page_limit: int = MAX_EVENTS_PAGE,
         max_pages: int = MAX_PAGES_PER_READ,
     ) -> None:
         self.events = events

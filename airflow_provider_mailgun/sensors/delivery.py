@@ -33,33 +33,38 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun._common.compat import AirflowFailException, conf
+from airflow_provider_mailgun._delivery.inputs import (
+    SentMessages,
+    default_begin,
+    merge_expected,
+    parse_message_ids,
+    to_epoch,
+)
+from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
+from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
+from airflow_provider_mailgun.exceptions import MailgunError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun._delivery.inputs import SentMessages
-    from airflow_provider_mailgun._delivery.polling import DeliveryWait
-    from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
-
-DEFAULT_SETTLE_SECONDS = 30 * 60.0
 # Handing more observations than this to the trigger would bloat the trigger table; above it the
 # trigger re-reads the events from ``begin`` instead (one request per 300 events).
 MAX_HANDOFF_RECIPIENTS = 1000
 
 
 def _default_deferrable() -> bool:
-    from airflow_provider_mailgun._common.compat import conf
-
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
-class MailgunDeliveryError(AirflowFailException):
+class MailgunDeliveryError(AirflowFailException, MailgunError):
     """Permanent failures made the required delivery share unreachable (retrying cannot help).
 
-    ``result`` holds the XCom-shaped result with the failing recipients.
+    ``result`` holds the XCom-shaped result with the failing recipients. A member of the
+    provider's exception family (:class:`~airflow_provider_mailgun.exceptions.MailgunError`) that
+    is also Airflow's ``AirflowFailException``, so the task fails without retrying.
     """
 
     def __init__(self, message: str, result: Mapping[str, Any] | None = None) -> None:
@@ -103,7 +108,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
         self,
         *,
         message_ids: Any,
-        mailgun_conn_id: str = "maton_default",
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         domain: str | None = None,
         expected_recipients: int | Mapping[str, int] | None = None,
         success_events: Sequence[str] = ("delivered",),
@@ -172,8 +177,6 @@ class MailgunDeliverySensor(BaseSensorOperator):
             if event.get("retryable"):
                 # An outage that outlasted the client's retries: as in poke mode, the task's own
                 # retries get their chance (MailgunDeliveryError would fail it for good).
-                from airflow_provider_mailgun.exceptions import MailgunError
-
                 raise MailgunError(message)
             raise MailgunDeliveryError(message)
         return self._finish(str(status), dict(event.get("result") or {}), str(event.get("message") or ""))
@@ -181,10 +184,6 @@ class MailgunDeliverySensor(BaseSensorOperator):
     # -- helpers -----------------------------------------------------------------------------------
 
     def _start(self, context: Context) -> None:
-        from airflow_provider_mailgun._delivery.inputs import default_begin, to_epoch
-        from airflow_provider_mailgun._delivery.polling import DeliveryWait
-        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-
         goal, sent = self._goal()
         self._hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = self._hook.domain(self.domain or sent.domain)
@@ -203,9 +202,6 @@ class MailgunDeliverySensor(BaseSensorOperator):
         )
 
     def _goal(self) -> tuple[DeliveryGoal, SentMessages]:
-        from airflow_provider_mailgun._delivery.inputs import merge_expected, parse_message_ids
-        from airflow_provider_mailgun._delivery.state import DeliveryGoal
-
         sent = parse_message_ids(self.message_ids)
         expected = merge_expected(sent.ids, sent.counts, self.expected_recipients)
         goal = DeliveryGoal(
@@ -233,9 +229,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
         return decision
 
     def _requests(self) -> int:
-        if self._hook is None:
-            return 0
-        return self._hook.client.transport.stats.snapshot().get("attempts", 0)
+        return self._hook.request_stats().get("attempts", 0) if self._hook is not None else 0
 
     def _finish(self, status: str, result: dict[str, Any], message: str) -> dict[str, Any]:
         if status == "success":
@@ -250,8 +244,6 @@ class MailgunDeliverySensor(BaseSensorOperator):
         raise MailgunDeliveryError(message, result)
 
     def _trigger(self) -> MailgunDeliveryTrigger:
-        from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
-
         wait = self._wait
         assert wait is not None
         small = wait.tracker.recipients_seen() <= MAX_HANDOFF_RECIPIENTS

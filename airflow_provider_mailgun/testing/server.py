@@ -26,6 +26,7 @@ import uvicorn
 
 from airflow_provider_mailgun.testing.app import create_app
 from airflow_provider_mailgun.testing.control import feedback, introspect
+from airflow_provider_mailgun.testing.control.engagement import engage
 from airflow_provider_mailgun.testing.control.faults import FaultSpec
 from airflow_provider_mailgun.testing.defaults import (
     CTRL_PREFIX,
@@ -257,8 +258,6 @@ class MailgunEmulator:
 
     def engage(self, event: str, **which: Any) -> int:
         """Recipients open, click or unsubscribe: see :func:`.engagement.engage`; returns the count."""
-        from airflow_provider_mailgun.testing.control.engagement import engage
-
         return engage(self.state, event, **which)
 
     def advance_events(self, seconds: float) -> None:

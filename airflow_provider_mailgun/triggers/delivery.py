@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 # Imported with the module (the triggerer loads it before running), not inside ``run()``: an
 # import there would block the event loop shared by every trigger.
-from airflow_provider_mailgun._common.compat import AirflowNotFoundException
-from airflow_provider_mailgun._connection.config import config_for
+from airflow_provider_mailgun._connection.lookup import client_config_async
 from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
 from airflow_provider_mailgun._delivery.state import DeliveryGoal
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
@@ -37,9 +36,6 @@ from airflow_provider_mailgun.exceptions import (
     MailgunRateLimitError,
     MailgunServerError,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_mailgun.client.config import ClientConfig
 
 
 class MailgunDeliveryTrigger(BaseTrigger):
@@ -126,7 +122,7 @@ class MailgunDeliveryTrigger(BaseTrigger):
                 begin=self.begin,
                 settle_seconds=self.event_settle_seconds,
             )
-            config = await self._client_config()
+            config = await client_config_async(self.mailgun_conn_id)
         except (MailgunError, ValueError) as err:
             yield _event({"status": "error", "message": str(err), "result": None})
             return
@@ -140,7 +136,7 @@ class MailgunDeliveryTrigger(BaseTrigger):
                         {"status": "error", "message": str(err), "result": None, "retryable": _passing(err)}
                     )
                     return
-                requests = self.prior_requests + client.transport.stats.snapshot().get("attempts", 0)
+                requests = self.prior_requests + client.request_stats().get("attempts", 0)
                 if decision.done:
                     yield _event(
                         {
@@ -161,9 +157,6 @@ class MailgunDeliveryTrigger(BaseTrigger):
         finally:
             await client.aclose()
 
-    async def _client_config(self) -> ClientConfig:
-        return await async_client_config(self.mailgun_conn_id)
-
 
 def _passing(err: MailgunError) -> bool:
     """An outage or rate limit that outlasted the client's retries: a later try may well succeed."""
@@ -172,25 +165,3 @@ def _passing(err: MailgunError) -> bool:
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
-
-
-async def async_client_config(conn_id: str) -> ClientConfig:
-    """The connection's client config, looked up without blocking the loop (a missing
-    ``maton_default`` may fall back to ``MATON_API_KEY``). Shared by this package's triggers."""
-    try:
-        conn = await _get_async_connection(conn_id)
-    except AirflowNotFoundException:
-        conn = None
-    return config_for(conn_id, conn)
-
-
-async def _get_async_connection(conn_id: str) -> Any:
-    try:
-        from airflow.providers.common.compat.connection import get_async_connection
-    except ImportError:  # common-compat < 1.21: the sync lookup, in a worker thread
-        from asgiref.sync import sync_to_async
-
-        from airflow_provider_mailgun._common.compat import BaseHook
-
-        return await sync_to_async(BaseHook.get_connection)(conn_id)
-    return await get_async_connection(conn_id)

@@ -40,22 +40,21 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_mailgun._connection.config import MATON_DEFAULT_CONN_ID
+# Imported with the module, never inside ``run()``: an import there would block the shared loop.
+from airflow_provider_mailgun._connection.lookup import client_config_async
 from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._watch.batch import DEFAULT_MAX_ADDRESSES, batch_payload
 from airflow_provider_mailgun._watch.cursor import CursorStore, cursor_key, cursor_store
-from airflow_provider_mailgun._watch.sources import SOURCES, EventSource
+from airflow_provider_mailgun._watch.sources import SOURCES, EventSource, from_events_item
 from airflow_provider_mailgun._watch.window import EventFilter, WatchWindow
-
-# Imported with the module, never inside ``run()``: an import there would block the shared loop.
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.exceptions import MailgunConfigError, MailgunError
-from airflow_provider_mailgun.triggers.delivery import async_client_config
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 MAX_BACKOFF_SECONDS = 15 * 60.0
 DEFAULT_PERSIST_GRACE = 5.0
@@ -84,7 +83,7 @@ class MailgunEventTrigger(BaseEventTrigger):
     def __init__(
         self,
         *,
-        mailgun_conn_id: str = MATON_DEFAULT_CONN_ID,
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         domain: str | None = None,
         events: Sequence[str] = ("complained",),
         severity: str | None = None,
@@ -137,7 +136,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         window: WatchWindow | None = None
         while True:
             try:
-                config = await async_client_config(self.mailgun_conn_id)
+                config = await client_config_async(self.mailgun_conn_id)
                 domain = self.domain or (config.default_domain or "").lower()
                 if not domain:
                     raise MailgunConfigError(
@@ -228,3 +227,47 @@ def _non_negative(name: str, value: Any, *, positive: bool = False) -> float:
         kind = "positive" if positive else "non-negative"
         raise ValueError(f"{name} must be a {kind} number, got {value!r}.")
     return number
+
+
+def addresses_of_batches(payloads: Sequence[Mapping[str, Any]], *, mailgun_conn_id: str) -> dict[str, Any]:
+    """What a consuming DAG needs from the batches that triggered it, in one dict::
+
+        {"addresses": [...distinct, lower case...], "batch_ids": [...], "events": {"complained": 2}}
+
+    A batch that listed only its first ``max_addresses`` is read again from Mailgun over its time
+    window (``first_timestamp``..``last_timestamp``) with the watch's filter, so no address is
+    left out (the window may add addresses that were reported in a neighbouring batch too).
+    """
+    found: dict[str, None] = {}
+    events: Counter[str] = Counter()
+    batch_ids = []
+    for payload in payloads:
+        batch_ids.append(str(payload["batch_id"]))
+        events.update(payload.get("events") or {})
+        listed = _read_again(payload, mailgun_conn_id) if payload.get("addresses_truncated") else None
+        for address in listed if listed is not None else payload.get("addresses") or []:
+            found.setdefault(str(address).lower(), None)
+    return {"addresses": list(found), "batch_ids": batch_ids, "events": dict(events)}
+
+
+def _read_again(payload: Mapping[str, Any], mailgun_conn_id: str) -> list[str]:
+    watch = payload.get("watch") or {}
+    wanted = EventFilter(
+        tuple(watch.get("events") or ()), watch.get("severity"), tuple(watch.get("tags") or ())
+    )
+    hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
+    try:
+        items = hook.events.iter(
+            payload["domain"],
+            begin=float(payload["first_timestamp"]),
+            end=float(payload["last_timestamp"]) + 0.001,
+            event=list(wanted.events),
+        )
+        recipients = []
+        for item in items:
+            event = from_events_item(item)
+            if event is not None and wanted.matches(event) and event.recipient:
+                recipients.append(event.recipient)
+        return recipients
+    finally:
+        hook.close()

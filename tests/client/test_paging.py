@@ -10,9 +10,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mailgun.client import MailgunClient, UnsafeURLError
+from airflow_provider_mailgun.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.urls import resolve_url, segment, strip_message_id
+from airflow_provider_mailgun.exceptions import UnsafeURLError
 
 ClientFactory = Callable[..., MailgunClient]
 DOMAIN = "mg.example.com"

@@ -13,12 +13,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mailgun.client import (
+from airflow_provider_mailgun.client import ClientConfig, MailgunClient
+from airflow_provider_mailgun.exceptions import (
     AmbiguousSendError,
-    ClientConfig,
     MailgunAuthError,
     MailgunBadRequestError,
-    MailgunClient,
     MailgunConnectionError,
     MailgunNotFoundError,
     MailgunRateLimitError,

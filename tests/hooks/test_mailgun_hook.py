@@ -9,7 +9,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from airflow_provider_mailgun._connection.config import config_from_connection
-from airflow_provider_mailgun.client import MailgunConfigError
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 from airflow_provider_mailgun.hooks.mailgun import MailgunDirectHook, MailgunHook
 
 MATON_KEY = "maton-hook-test-key-0123456789abcdef"

@@ -270,8 +270,7 @@ def test_unsendable_alert_is_logged_and_never_changes_the_task_outcome(
     }
     assert emu.messages() == []
     logs = captured_logs(caplog, capsys)
-    for conn_id in ("mg_wrong_key", "mg_down", "mg_wrong_key_2"):
-        assert f"Mailgun notification NOT sent (connection {conn_id!r})" in logs
+    assert logs.count("Failed to send notification") >= 3  # BaseNotifier's own line, once per alert
     assert "MatonGatewayError: Mailgun API error 401" in logs
     assert "Connection refused" in logs
     assert WRONG_KEY not in logs

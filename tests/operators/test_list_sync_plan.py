@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from airflow_provider_mailgun._list_sync.plan import (
     EMPTY_VARS,
-    ListSyncGuardError,
     MemberState,
     SourceMember,
     SyncPlan,
@@ -22,6 +21,7 @@ from airflow_provider_mailgun._list_sync.plan import (
     plan_sync,
     upload_body,
 )
+from airflow_provider_mailgun.exceptions import ListSyncGuardError
 
 KEYS = [f"user{i}@example.org" for i in range(12)]
 NAMES = ["", "Ann", "Bob"]

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections import Counter
 from datetime import timedelta
@@ -166,8 +165,10 @@ def test_the_delivery_sensor_finds_batches_an_earlier_try_sent_long_before(
 def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTTPServer) -> None:
     """A stand-in Mailgun that stores recipients lower-cased and filters events by exact match."""
     from airflow_provider_mailgun._send.execution import PlanSender
-    from airflow_provider_mailgun._send.ledger import MemoryStore, SendLedger
-    from airflow_provider_mailgun._send.plan import SendSpec, build_plan
+    from airflow_provider_mailgun._send.fields import SendSpec
+    from airflow_provider_mailgun._send.ledger import SendLedger
+    from airflow_provider_mailgun._send.ledger_stores import MemoryStore
+    from airflow_provider_mailgun._send.plan import build_plan
     from airflow_provider_mailgun.client import ClientConfig
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
@@ -198,8 +199,8 @@ def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTT
         "dag__run__task__-1",
     )  # fmt: skip
     sender = PlanSender(
-        hook, "mg.example.com", plan, SendLedger(MemoryStore(), plan.fingerprint), max_concurrency=1,
-        on_ambiguous="fail", reconcile_timeout=1, log=logging.getLogger(__name__),
+        hook, "mg.example.com", plan, SendLedger(MemoryStore()), max_concurrency=1,
+        on_ambiguous="fail", reconcile_timeout=1,
     )  # fmt: skip
     try:
         outcome = sender.run()

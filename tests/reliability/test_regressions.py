@@ -21,7 +21,7 @@ import pytest
 from packaging.version import Version
 
 from airflow_provider_mailgun._connection.config import config_for
-from airflow_provider_mailgun.client import MailgunConfigError
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result
 from tests.reliability.conftest import direct_connection

@@ -201,11 +201,11 @@ def test_connection_lookup_falls_back_without_the_compat_helper(
 ) -> None:
     import sys
 
-    from airflow_provider_mailgun.triggers.delivery import _get_async_connection
+    from airflow_provider_mailgun._connection.lookup import connection_async
 
     # An older common-compat has no ``connection`` module: the sync lookup runs in a worker thread.
     monkeypatch.setitem(sys.modules, "airflow.providers.common.compat.connection", None)
-    conn = asyncio.run(_get_async_connection(mailgun_conn_id))
+    conn = asyncio.run(connection_async(mailgun_conn_id))
     assert conn.conn_type == "mailgun"
     assert conn.host.startswith("http://127.0.0.1:")
 

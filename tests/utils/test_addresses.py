@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 
 from airflow_provider_mailgun._common.addresses import (
     _PLAIN_ADDRESS,
-    InvalidAddressError,
     check_addresses,
     offenders_message,
     parse_address,
 )
+from airflow_provider_mailgun.exceptions import InvalidAddressError
 
 _atom_chars = st.sampled_from("abcXYZ019!#$%&'*+/=?^_`{|}~-.")
 _label_chars = st.sampled_from("abcxyzABC019-")

@@ -22,7 +22,7 @@ these paths go to ``/mailgun/v1/...``; a gateway that does not forward them rais
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.client.analytics_query import (
     METRICS_PER_WINDOW,
@@ -34,12 +34,14 @@ from airflow_provider_mailgun.client.api.base import Resource
 from airflow_provider_mailgun.client.paging import BodyPage, body_pages, next_offset_body, next_token_body
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
 from airflow_provider_mailgun.client.retrying import Safety
-from airflow_provider_mailgun.client.transport import Transport
 from airflow_provider_mailgun.exceptions import (
     MailgunQueryError,
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.transport import Transport
 
 LOGS_PATH = "/v1/analytics/logs"
 METRICS_PATH = "/v1/analytics/metrics"

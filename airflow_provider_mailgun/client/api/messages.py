@@ -19,15 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from airflow_provider_mailgun.client.api.base import FieldsInput, Resource, form_fields
 from airflow_provider_mailgun.client.retrying import Safety
-from airflow_provider_mailgun.client.transport import FilePart
 from airflow_provider_mailgun.client.urls import segment, strip_message_id
 from airflow_provider_mailgun.exceptions import (
     AmbiguousRequestError,
     AmbiguousSendError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.transport import FilePart
 
 
 @dataclass(frozen=True)
