@@ -61,15 +61,8 @@ def config_for(conn_id: str, conn: ConnectionLike | None) -> ClientConfig:
             f"Connection {conn_id!r} is not defined. Create a 'maton' or 'mailgun' connection with "
             f"that id (or set {MATON_KEY_ENV} to use {MATON_DEFAULT_CONN_ID})."
         )
-    return config_from_connection(
-        conn.conn_type,
-        host=conn.host,
-        password=conn.password,
-        extra=conn.extra,
-        schema=conn.schema,
-        port=conn.port,
-        conn_id=conn_id,
-    )
+    fields = {name: getattr(conn, name) for name in ("host", "password", "extra", "schema", "port")}
+    return config_from_connection(conn.conn_type, conn_id=conn_id, **fields)
 
 
 def sending_domain(config: ClientConfig, conn_id: str, domain: str | None = None) -> str:

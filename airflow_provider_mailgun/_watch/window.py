@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_mailgun._analytics.plan import EVENTS_API_TYPES
+from airflow_provider_mailgun._common.mailgun_names import EVENTS_API_TYPES
 
 #: Event names a watch may ask for: those the Events API filters on.
 EVENT_NAMES = frozenset(EVENTS_API_TYPES)

@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_mailgun._analytics.pages import export_pages
-from airflow_provider_mailgun._analytics.plan import EVENTS_API_TYPES, SOURCES, ExportPlan, ReportPlan
+from airflow_provider_mailgun._analytics.plan import SOURCES, ExportPlan, ReportPlan
 from airflow_provider_mailgun._analytics.report import metrics_query, report_rows
 from airflow_provider_mailgun._analytics.rows import LineOrder, ordered_chunks
 from airflow_provider_mailgun._analytics.writer import write_atomically
 from airflow_provider_mailgun._common.compat import ObjectStoragePath, failure_without_retry
-from airflow_provider_mailgun.client.analytics_query import LOG_EVENTS
+from airflow_provider_mailgun._common.mailgun_names import EVENTS_API_TYPES, LOG_EVENTS
 from airflow_provider_mailgun.exceptions import MailgunQueryError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 

@@ -54,7 +54,13 @@ from airflow_provider_mailgun.testing.control.faults import is_send, retry_heade
 from airflow_provider_mailgun.testing.defaults import CTRL_PREFIX, EU_PREFIX, GATEWAY_PREFIX
 from airflow_provider_mailgun.testing.inbox import routes as inbox_routes
 from airflow_provider_mailgun.testing.model.state import EmulatorState
-from airflow_provider_mailgun.testing.util import json_response, message_response, rfc2822, text_response
+from airflow_provider_mailgun.testing.util import (
+    ApiError,
+    json_response,
+    message_response,
+    rfc2822,
+    text_response,
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -85,9 +91,14 @@ def create_app(state: EmulatorState) -> EmulatorASGI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     return EmulatorASGI(state, api, routes)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return message_response(exc.message, exc.status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -16,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import context, form_of
-from airflow_provider_mailgun.testing.api.forms import FormError
+from airflow_provider_mailgun.testing.api.context import context, cursor_page, domain_of, form_of, found
 from airflow_provider_mailgun.testing.api.sending import tag_dict
 from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS
-from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links, slice_sorted
+from airflow_provider_mailgun.testing.model.paging import cursor_links, slice_sorted
 from airflow_provider_mailgun.testing.model.state import IPS, EmulatorState
 from airflow_provider_mailgun.testing.util import (
     floor_time,
@@ -45,10 +44,7 @@ def routes(state: EmulatorState) -> list[Route]:
         return json_response({"total_count": len(items), "items": shown})
 
     async def create_route(request: Request) -> Response:
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         expression, actions = form.get("expression"), form.getlist("action")
         if not expression:
             return message_response("Missing mandatory parameter: expression")
@@ -75,9 +71,7 @@ def routes(state: EmulatorState) -> list[Route]:
         route_id = request.path_params["id"]
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            route = state.routes.get(route_id)
-            if route is None:
-                return message_response("Route not found", 404)
+            route = found(state.routes, route_id, "Route not found")
             if request.method == "GET":
                 return json_response({"route": _public(route)})
             if request.method == "DELETE":
@@ -109,8 +103,7 @@ def routes(state: EmulatorState) -> list[Route]:
             return message_response(f"Invalid resolution: {resolution}")
         domain = request.path_params["domain"].lower()
         with state.lock:
-            if domain not in state.domains:
-                return message_response("Domain not found", 404)
+            domain_of(state, domain)
             state.tick()
             window = _window(params.get("start"), params.get("end"), params.get("duration"), state.now())
             if isinstance(window, str):
@@ -128,19 +121,12 @@ def routes(state: EmulatorState) -> list[Route]:
         return json_response(body)
 
     async def tags(request: Request) -> Response:
+        page, limit = cursor_page(request, max_limit=1000, over_max="Invalid parameter: limit")
         params = request.query_params
-        limit = int_param(params.get("limit"), 100)
-        if limit is None or not 1 <= limit <= 1000:
-            return message_response("Invalid parameter: limit")
-        page = params.get("page") or "first"
-        if page not in PAGE_NAMES:
-            return message_response(f"Invalid parameter: page '{page}'")
         pivot, prefix = params.get("tag"), (params.get("prefix") or "").lower()
         domain = request.path_params["domain"].lower()
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
+            dom = domain_of(state, domain)
             keys = sorted(k for k in dom.tags if k.startswith(prefix))
             keys = slice_sorted(keys, page, pivot.lower() if pivot else pivot, limit)
             items = [tag_dict(dom.tags[k]) for k in keys]
@@ -155,12 +141,8 @@ def routes(state: EmulatorState) -> list[Route]:
         tag = request.path_params.get("tag") or request.query_params.get("tag") or ""
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
-            record = dom.tags.get(tag.lower())
-            if record is None:
-                return message_response("tag not found", 404)
+            dom = domain_of(state, domain)
+            record = found(dom.tags, tag.lower(), "tag not found")
             if request.method == "GET":
                 return json_response(tag_dict(record))
             if request.method == "DELETE":

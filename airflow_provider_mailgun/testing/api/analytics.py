@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from airflow_provider_mailgun._common.mailgun_names import METRICS, USAGE_METRICS
 from airflow_provider_mailgun.testing.api.context import context
 from airflow_provider_mailgun.testing.api.logs_query import (
     ACCOUNT_ID,
-    LogsError,
     count_logs,
     iso_ms,
     logs_response,
@@ -44,90 +44,12 @@ from airflow_provider_mailgun.testing.api.metrics_query import (
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response, valid_address
 
-METRIC_NAMES = tuple(
-    f"{name}_count"
-    for name in [
-        "accepted_incoming",
-        "accepted_outgoing",
-        "accepted",
-        "delivered_smtp",
-        "delivered_http",
-        "delivered_optimized",
-        "delivered",
-        "stored",
-        "processed",
-        "sent",
-        "opened",
-        "clicked",
-        "unique_opened",
-        "unique_clicked",
-        "unsubscribed",
-        "complained",
-        "failed",
-        "temporary_failed",
-        "permanent_failed",
-        "temporary_failed_esp_block",
-        "permanent_failed_esp_block",
-        "rate_limit",
-        "webhook",
-        "permanent_failed_optimized",
-        "permanent_failed_old",
-        "bounced",
-        "hard_bounces",
-        "soft_bounces",
-        "delayed_bounce",
-        "suppressed_bounces",
-        "suppressed_unsubscribed",
-        "suppressed_complaints",
-        "delivered_first_attempt",
-        "delayed_first_attempt",
-        "delivered_subsequent",
-        "delivered_two_plus_attempts",
-    ]
-) + tuple(
-    f"{name}_rate"
-    for name in [
-        "delivered",
-        "opened",
-        "clicked",
-        "unique_opened",
-        "unique_clicked",
-        "unsubscribed",
-        "complained",
-        "bounce",
-        "fail",
-        "permanent_fail",
-        "temporary_fail",
-        "delayed",
-        "delayed_first_attempt",
-    ]
-)
-USAGE_METRIC_NAMES = tuple(
-    f"{name}_count"
-    for name in [
-        "processed",
-        "email_validation",
-        "email_validation_public",
-        "email_validation_valid",
-        "email_validation_single",
-        "email_validation_bulk",
-        "email_validation_list",
-        "email_validation_mailgun",
-        "email_validation_mailjet",
-        "email_preview",
-        "email_preview_failed",
-        "link_validation",
-        "link_validation_failed",
-        "seed_test",
-        "ip_blocklist_monitoring",
-        "domain_blocklist_monitoring",
-        "accessibility",
-        "accessibility_failed",
-        "image_validation",
-        "image_validation_failed",
-        "archived",
-    ]
-)
+_encode: Any
+try:  # installed with Airflow; a Logs page encodes several times faster than with json.dumps
+    from msgspec.json import encode as _encode
+except ImportError:  # pragma: no cover
+    _encode = None
+
 ACCOUNT_TAG_LIMIT = 5000
 ROLE_ACCOUNTS = (
     "admin",
@@ -149,13 +71,6 @@ TYPOS = {
 }
 
 
-_encode: Any
-try:  # installed with Airflow; a Logs page encodes several times faster than with json.dumps
-    from msgspec.json import encode as _encode
-except ImportError:  # pragma: no cover
-    _encode = None
-
-
 def _page_response(body: dict[str, Any]) -> Response:
     if _encode is None:
         return json_response(body)
@@ -173,10 +88,7 @@ async def _json(request: Request) -> Any:
 def routes(state: EmulatorState) -> list[Route]:
     async def logs(request: Request) -> Response:
         body = await _json(request)
-        try:
-            query = parse_logs_request(body, state.now())
-        except LogsError as exc:
-            return message_response(str(exc))
+        query = parse_logs_request(body, state.now())
         storage = context(request).storage_base
         with state.lock:
             state.tick()
@@ -190,11 +102,8 @@ def routes(state: EmulatorState) -> list[Route]:
     async def metrics(request: Request) -> Response:
         usage = request.url.path.endswith("/usage/metrics")
         body = await _json(request)
-        known = USAGE_METRIC_NAMES if usage else METRIC_NAMES
-        try:
-            query = parse_metrics_request(body, state.now(), known, usage=usage)
-        except LogsError as exc:
-            return message_response(str(exc))
+        known = USAGE_METRICS if usage else METRICS
+        query = parse_metrics_request(body, state.now(), known, usage=usage)
         with state.lock:
             state.tick()
             groups = usage_groups(state, query) if usage else aggregate(state, query)

@@ -4,24 +4,33 @@ The same route table serves the direct API (``/v3/...``) and the Maton gateway
 (``/_maton/gateway/mailgun/v3/...``); handlers learn which one was called from this context, most
 importantly for the host of absolute paging URLs.
 
-Example::
+The openings every handler shares live here too; they raise :class:`ApiError` (the app answers
+it in Mailgun's words), so a handler reads straight through::
 
     async def handler(request: Request) -> Response:
         ctx = context(request)
-        form = await form_of(request)          # parses and records the form keys
+        form = await form_of(request)          # parses and records the form keys (400 if it cannot)
+        page, limit = cursor_page(request)     # ?page= and ?limit= checked as Mailgun checks them
+        with state.lock:
+            dom = domain_of(state, request.path_params["domain"])   # 404 "Domain not found"
         links = cursor_links(ctx.base_url, ...)
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from starlette.requests import Request
 
 from airflow_provider_mailgun.testing.api.forms import Form, read_form
 from airflow_provider_mailgun.testing.defaults import EU_PREFIX, MAILGUN_US_BASE
+from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES
+from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
+from airflow_provider_mailgun.testing.util import ApiError, int_param
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 SCOPE_KEY = "mailgun_emulator.ctx"
 #: Stored-message URLs through the gateway point at a storage host, as Mailgun's do.
 GATEWAY_STORAGE_BASE = "https://storage-us-east4.api.mailgun.net"
@@ -82,3 +91,40 @@ async def form_of(request: Request) -> Form:
     form = await read_form(request)
     context(request).form_keys = form.keys()
     return form
+
+
+def domain_of(state: EmulatorState, name: str) -> DomainState:
+    """The domain (call with ``state.lock`` held); ``404 Domain not found`` when there is none."""
+    return found(state.domains, name.lower(), "Domain not found")
+
+
+class _Table(Protocol[T_co]):
+    def get(self, key: str) -> T_co | None: ...
+
+
+def found(table: _Table[T], key: str, missing: str) -> T:
+    """``table[key]``, or a 404 saying ``missing`` (Mailgun's wording differs by resource)."""
+    item = table.get(key)
+    if item is None:
+        raise ApiError(missing, 404)
+    return item
+
+
+def cursor_page(
+    request: Request, *, default_limit: int = 100, max_limit: int | None = None, over_max: str = ""
+) -> tuple[str, int]:
+    """``(page, limit)`` of a cursor-paged listing (``?page=first|last|next|prev&limit=``).
+
+    A limit over ``max_limit`` is refused with ``over_max`` (default: "Limit is too big, max is N");
+    without ``max_limit`` it is left to the caller.
+    """
+    params = request.query_params
+    limit = int_param(params.get("limit"), default_limit)
+    if limit is None or limit < 1:
+        raise ApiError("Invalid parameter: limit")
+    if max_limit is not None and limit > max_limit:
+        raise ApiError(over_max or f"Limit is too big, max is {max_limit}")
+    page = params.get("page") or "first"
+    if page not in PAGE_NAMES:
+        raise ApiError(f"Invalid parameter: page '{page}'")
+    return page, limit

@@ -16,21 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import form_of
-from airflow_provider_mailgun.testing.api.forms import FormError
+from airflow_provider_mailgun._common.mailgun_names import WEBHOOK_EVENTS
+from airflow_provider_mailgun.testing.api.context import domain_of, form_of, found
 from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, json_response, message_response, rfc2822
 
-WEBHOOK_IDS = (
-    "accepted",
-    "clicked",
-    "complained",
-    "delivered",
-    "opened",
-    "permanent_fail",
-    "temporary_fail",
-    "unsubscribed",
-)
 _DOMAIN_RE = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _ACTIVE = {"yes": True, "true": True, "no": False, "false": False, "htmlonly": "htmlonly"}
 
@@ -48,9 +38,6 @@ def _valid_url(url: str) -> bool:
 
 
 def routes(state: EmulatorState) -> list[Route]:
-    def missing(name: str) -> Response:
-        return message_response("Domain not found", 404)
-
     async def list_domains(request: Request) -> Response:
         params = request.query_params
         v4 = request.scope["path"].startswith("/v4")
@@ -73,10 +60,7 @@ def routes(state: EmulatorState) -> list[Route]:
         return json_response({"total_count": len(doms), "items": items})
 
     async def create_domain(request: Request) -> Response:
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         name = (form.get("name") or "").strip().lower()
         if not name:
             return message_response("Missing mandatory parameter: name")
@@ -93,9 +77,7 @@ def routes(state: EmulatorState) -> list[Route]:
     async def one_domain(request: Request) -> Response:
         name = request.path_params["name"].lower()
         with state.lock:
-            dom = state.domains.get(name)
-            if dom is None:
-                return missing(name)
+            dom = domain_of(state, name)
             if request.method == "DELETE":
                 del state.domains[name]
                 state.events.domains.pop(name, None)
@@ -106,27 +88,20 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def tracking(request: Request) -> Response:
         with state.lock:
-            dom = state.domains.get(request.path_params["name"].lower())
-            if dom is None:
-                return missing("")
+            dom = domain_of(state, request.path_params["name"].lower())
             return json_response({"tracking": {**dom.tracking, "web_scheme": "https"}})
 
     async def update_tracking(request: Request) -> Response:
         what = request.path_params["what"]
         if what not in ("open", "click", "unsubscribe"):
             return message_response("Not Found", 404)
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         active_raw = form.get("active")
         active = _ACTIVE.get((active_raw or "").lower()) if active_raw is not None else None
         if active_raw is not None and (active is None or (active == "htmlonly" and what != "click")):
             return message_response(f"Invalid value for 'active': {active_raw}")
         with state.lock:
-            dom = state.domains.get(request.path_params["name"].lower())
-            if dom is None:
-                return missing("")
+            dom = domain_of(state, request.path_params["name"].lower())
             settings = dom.tracking[what]
             if active is not None:
                 settings["active"] = active
@@ -141,14 +116,9 @@ def routes(state: EmulatorState) -> list[Route]:
     async def credentials(request: Request) -> Response:
         name = request.path_params["name"].lower()
         if request.method == "POST":
-            try:
-                form = await form_of(request)
-            except FormError as exc:
-                return message_response(exc.message, exc.status)
+            form = await form_of(request)
         with state.lock:
-            dom = state.domains.get(name)
-            if dom is None:
-                return missing(name)
+            dom = domain_of(state, name)
             if request.method == "GET":
                 skip = int_param(request.query_params.get("skip"), 0) or 0
                 limit = int_param(request.query_params.get("limit"), 100) or 100
@@ -173,14 +143,9 @@ def routes(state: EmulatorState) -> list[Route]:
     async def one_credential(request: Request) -> Response:
         name, spec = request.path_params["name"].lower(), request.path_params["spec"]
         if request.method == "PUT":
-            try:
-                form = await form_of(request)
-            except FormError as exc:
-                return message_response(exc.message, exc.status)
+            form = await form_of(request)
         with state.lock:
-            dom = state.domains.get(name)
-            if dom is None:
-                return missing(name)
+            dom = domain_of(state, name)
             mailbox = spec if "@" in spec else f"{spec}@{name}"
             if mailbox not in dom.credentials:
                 return message_response("Credentials not found", 404)
@@ -195,9 +160,7 @@ def routes(state: EmulatorState) -> list[Route]:
         name = request.path_params["name"].lower()
         form = await form_of(request) if request.method == "POST" else None
         with state.lock:
-            dom = state.domains.get(name)
-            if dom is None:
-                return missing(name)
+            dom = domain_of(state, name)
             if form is None:
                 return json_response({"webhooks": {k: {"urls": list(v)} for k, v in dom.webhooks.items()}})
             hook_id = form.get("id") or ""
@@ -215,12 +178,8 @@ def routes(state: EmulatorState) -> list[Route]:
         name, hook_id = request.path_params["name"].lower(), request.path_params["hook"]
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            dom = state.domains.get(name)
-            if dom is None:
-                return missing(name)
-            urls = dom.webhooks.get(hook_id)
-            if urls is None:
-                return message_response("Webhook not found", 404)
+            dom = domain_of(state, name)
+            urls = found(dom.webhooks, hook_id, "Webhook not found")
             if request.method == "GET":
                 return json_response({"webhook": {"urls": list(urls)}})
             if request.method == "DELETE":
@@ -253,8 +212,10 @@ def routes(state: EmulatorState) -> list[Route]:
 
 
 def _check_webhook(hook_id: str, urls: list[str]) -> Response | None:
-    if hook_id not in WEBHOOK_IDS:
-        return message_response(f"Invalid webhook id '{hook_id}'. It can be any of: {', '.join(WEBHOOK_IDS)}")
+    if hook_id not in WEBHOOK_EVENTS:
+        return message_response(
+            f"Invalid webhook id '{hook_id}'. It can be any of: {', '.join(WEBHOOK_EVENTS)}"
+        )
     if not urls:
         return message_response("Missing mandatory parameter: url")
     if len(urls) > 3:

@@ -15,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import context
+from airflow_provider_mailgun.testing.api.context import context, domain_of
 from airflow_provider_mailgun.testing.api.events_query import (
     EventQuery,
-    QueryError,
     parse_params,
     select_page,
 )
@@ -36,18 +35,14 @@ def routes(state: EmulatorState) -> list[Route]:
             return message_response(RETIRED, 410)
         domain = request.path_params["domain"].lower()
         token = request.path_params.get("token")
-        try:
-            if token:
-                query, kind, pivot = EventQuery.from_token(token)
-            else:
-                query, kind, pivot = parse_params(request.query_params), "f", 0
-        except QueryError as exc:
-            return message_response(str(exc), 400)
+        if token:
+            query, kind, pivot = EventQuery.from_token(token)
+        else:
+            query, kind, pivot = parse_params(request.query_params), "f", 0
         ctx = context(request)
         storage = ctx.storage_base
         with state.lock:
-            if domain not in state.domains:
-                return message_response("Domain not found", 404)
+            domain_of(state, domain)
             state.tick()
             page = select_page(state.events, domain, query, kind, pivot)
             items = [state.events.render(domain, pos, storage) for pos in page.items]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS, DomainEvents, EventStore
-from airflow_provider_mailgun.testing.util import is_yes, parse_date
+from airflow_provider_mailgun.testing.util import ApiError, is_yes, parse_date
 
 MAX_LIMIT = 300
 DEFAULT_LIMIT = 100
@@ -33,7 +33,7 @@ _OR = re.compile(r"\s+OR\s+")
 Terms = list[tuple[bool, str]]  # (negated, value)
 
 
-class QueryError(ValueError):
+class QueryError(ApiError, ValueError):
     """Invalid Events API parameters (answered with 400)."""
 
 

@@ -25,6 +25,8 @@ except ImportError:  # python-multipart < 0.0.13 names its package "multipart"
     from multipart.multipart import MultipartParser, parse_options_header  # type: ignore[no-redef]
 from starlette.requests import Request
 
+from airflow_provider_mailgun.testing.util import ApiError
+
 #: Mailgun's request size cap (52.4 MiB).
 MAX_REQUEST_BYTES = int(52.4 * 1024 * 1024)
 _MAX_FIELDS = 50_000
@@ -32,13 +34,8 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _NON_SEPARATORS = bytes(b for b in range(256) if b not in b"&=")
 
 
-class FormError(Exception):
+class FormError(ApiError):
     """Body cannot be parsed; the message is Mailgun's wording for it."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(slots=True)

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import context, form_of
-from airflow_provider_mailgun.testing.api.forms import Form, FormError
+from airflow_provider_mailgun.testing.api.context import context, cursor_page, form_of, found
+from airflow_provider_mailgun.testing.api.forms import Form
 from airflow_provider_mailgun.testing.model.lists import (
     ACCESS_LEVELS,
     MAX_MEMBERS_PAGE,
@@ -33,15 +33,16 @@ from airflow_provider_mailgun.testing.model.lists import (
     parse_subscribed,
     parse_vars,
 )
-from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links, slice_sorted
+from airflow_provider_mailgun.testing.model.paging import cursor_links, slice_sorted
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 
 
-def _not_found(address: str) -> Response:
-    return message_response(f"Mailing list {address} not found", 404)
+def _list_of(state: EmulatorState, address: str) -> MailingList:
+    """The mailing list (call with ``state.lock`` held); a 404 in Mailgun's words when there is none."""
+    return found(state.lists, address, f"Mailing list {address} not found")
 
 
 def _list_fields(form: Form, mlist: MailingList) -> str | None:
@@ -64,23 +65,9 @@ def _list_fields(form: Form, mlist: MailingList) -> str | None:
 
 
 def routes(state: EmulatorState) -> list[Route]:
-    def page_params(request: Request, max_limit: int) -> tuple[str, str | None, int] | Response:
-        params = request.query_params
-        limit = int_param(params.get("limit"), 100)
-        if limit is None or limit < 1:
-            return message_response("Invalid parameter: limit")
-        if limit > max_limit:
-            return message_response(f"Limit is too big, max is {max_limit}")
-        page = params.get("page") or "first"
-        if page not in PAGE_NAMES:
-            return message_response(f"Invalid parameter: page '{page}'")
-        return page, params.get("address"), limit
-
     async def lists_pages(request: Request) -> Response:
-        parsed = page_params(request, MAX_UPLOAD)
-        if isinstance(parsed, Response):
-            return parsed
-        page, pivot, limit = parsed
+        page, limit = cursor_page(request, max_limit=MAX_UPLOAD)
+        pivot = request.query_params.get("address")
         with state.lock:
             items = [
                 state.lists[k].as_dict()
@@ -98,10 +85,7 @@ def routes(state: EmulatorState) -> list[Route]:
         return json_response({"total_count": len(all_lists), "items": all_lists[skip : skip + limit]})
 
     async def create_list(request: Request) -> Response:
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         address = (form.get("address") or "").strip().lower()
         if not address:
             return message_response("Missing mandatory parameter: address")
@@ -120,9 +104,7 @@ def routes(state: EmulatorState) -> list[Route]:
         address = request.path_params["address"].lower()
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            mlist = state.lists.get(address)
-            if mlist is None:
-                return _not_found(address)
+            mlist = _list_of(state, address)
             if request.method == "GET":
                 return json_response({"list": mlist.as_dict()})
             if request.method == "DELETE":
@@ -141,10 +123,8 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def members_pages(request: Request) -> Response:
         address = request.path_params["address"].lower()
-        parsed = page_params(request, MAX_MEMBERS_PAGE)
-        if isinstance(parsed, Response):
-            return parsed
-        page, pivot, limit = parsed
+        page, limit = cursor_page(request, max_limit=MAX_MEMBERS_PAGE)
+        pivot = request.query_params.get("address")
         sub = request.query_params.get("subscribed")
         want = is_yes(sub)
 
@@ -153,9 +133,7 @@ def routes(state: EmulatorState) -> list[Route]:
 
         keep = None if sub is None else keep_member
         with state.lock:
-            mlist = state.lists.get(address)
-            if mlist is None:
-                return _not_found(address)
+            mlist = _list_of(state, address)
             keys = mlist.members.page(page, pivot.lower() if pivot else pivot, limit, keep=keep)
             items = [dict(mlist.members.records[k]) for k in keys]
         extra = {"subscribed": sub} if sub is not None else None
@@ -168,26 +146,17 @@ def routes(state: EmulatorState) -> list[Route]:
         skip = int_param(request.query_params.get("skip"), 0) or 0
         limit = min(int_param(request.query_params.get("limit"), 100) or 100, MAX_MEMBERS_PAGE)
         with state.lock:
-            mlist = state.lists.get(address)
-            if mlist is None:
-                return _not_found(address)
+            mlist = _list_of(state, address)
             keys = mlist.members.sorted_keys()
             items = [dict(mlist.members.records[k]) for k in keys[skip : skip + limit]]
         return json_response({"total_count": len(keys), "items": items})
 
     async def add_member(request: Request) -> Response:
         address = request.path_params["address"].lower()
-        try:
-            form = await form_of(request)
-            key, member = make_member({k: form.get(k) for k in ("address", "name", "vars", "subscribed")})
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
-        except MemberError as exc:
-            return message_response(str(exc))
+        form = await form_of(request)
+        key, member = make_member({k: form.get(k) for k in ("address", "name", "vars", "subscribed")})
         with state.lock:
-            mlist = state.lists.get(address)
-            if mlist is None:
-                return _not_found(address)
+            mlist = _list_of(state, address)
             exists = key in mlist.members
             if exists and not is_yes(form.get("upsert")):
                 return message_response(f"Address already exists '{member['address']}'")
@@ -200,12 +169,10 @@ def routes(state: EmulatorState) -> list[Route]:
         member_key = request.path_params["member"].strip().lower()
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            mlist = state.lists.get(address)
-            if mlist is None:
-                return _not_found(address)
-            member = mlist.members.get(member_key)
-            if member is None:
-                return message_response(f"Member {member_key} of mailing list {address} not found", 404)
+            mlist = _list_of(state, address)
+            member = found(
+                mlist.members, member_key, f"Member {member_key} of mailing list {address} not found"
+            )
             if request.method == "GET":
                 return json_response({"member": member})
             if request.method == "DELETE":
@@ -216,10 +183,7 @@ def routes(state: EmulatorState) -> list[Route]:
                 }
                 return json_response(body)
             assert form is not None
-            try:
-                updated = _updated_member(member, form)
-            except MemberError as exc:
-                return message_response(str(exc))
+            updated = _updated_member(member, form)
             mlist.members.remove(member_key)
             mlist.members.put(updated["address"].lower(), updated)
         return json_response({"member": updated, "message": "Mailing list member has been updated"})
@@ -227,18 +191,11 @@ def routes(state: EmulatorState) -> list[Route]:
     async def upload(request: Request) -> Response:
         address = request.path_params["address"].lower()
         is_csv = request.scope["path"].endswith(".csv")
-        try:
-            form = await form_of(request)
-            entries = _csv_entries(form) if is_csv else _json_entries(form)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
-        except MemberError as exc:
-            return message_response(str(exc))
+        form = await form_of(request)
+        entries = _csv_entries(form) if is_csv else _json_entries(form)
         upsert = is_yes(form.get("upsert"))
         with state.lock:
-            mlist = state.lists.get(address)
-            if mlist is None:
-                return message_response(f"Mailing list '{address}' not found", 404)
+            mlist = found(state.lists, address, f"Mailing list '{address}' not found")
             if len(entries) <= SYNC_UPLOAD and not is_csv:
                 mlist.apply(entries, upsert)
                 return json_response({"list": mlist.as_dict(), "message": "Mailing list has been updated"})

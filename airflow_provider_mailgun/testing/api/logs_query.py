@@ -31,29 +31,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_mailgun._common.mailgun_names import LOG_EVENTS
 from airflow_provider_mailgun.testing.model.events import KIND_NAMES, STATUS, EventStore
 from airflow_provider_mailgun.testing.model.messages import MessageStore
-from airflow_provider_mailgun.testing.util import parse_date, rfc2822
+from airflow_provider_mailgun.testing.util import ApiError, parse_date, rfc2822
 
 MAX_LIMIT = 100
-LOG_EVENTS = [
-    "accepted",
-    "delivered",
-    "failed",
-    "opened",
-    "unique_opened",
-    "clicked",
-    "unique_clicked",
-    "unsubscribed",
-    "complained",
-    "rejected",
-    "stored",
-    "email_validation",
-    "list_uploaded",
-    "list_member_uploaded",
-    "list_member_upload_error",
-    "trapped",
-]
 #: metric_events names and the event types they stand for.
 METRIC_EVENTS = {
     **{name: "accepted" for name in ("accepted", "accepted_incoming", "accepted_outgoing", "processed")},
@@ -72,7 +55,7 @@ _UNITS = {"h": 3600, "d": 86400, "m": 30 * 86400}
 ACCOUNT_ID = "000000000000000000000001"
 
 
-class LogsError(ValueError):
+class LogsError(ApiError, ValueError):
     """A request the Logs API refuses (answered with 400 and this message)."""
 
 

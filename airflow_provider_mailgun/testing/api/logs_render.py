@@ -19,12 +19,10 @@ from typing import Any
 
 from airflow_provider_mailgun.testing.model.events import (
     _LEVELS,
-    ACCEPTED,
     KIND_NAMES,
-    OPENED,
     STATUS,
     EventStore,
-    add_engagement,
+    add_outcome,
     storage_key,
 )
 from airflow_provider_mailgun.testing.model.messages import Batch
@@ -142,13 +140,8 @@ class LogItemRenderer:
         }
         if shared.template is not None:
             item["template"] = shared.template
-        if kind == ACCEPTED:
-            item["method"] = "HTTP"
-        elif kind >= OPENED:
-            add_engagement(item, kind)
-        elif kind in STATUS:
-            EventStore._add_status(item, kind, recipient)
-            status = STATUS[kind]
-            if status[3] is not None:
-                item["delivery-status"]["bounce-type"] = "hard" if status[3] == "permanent" else "soft"
+        add_outcome(item, kind, recipient)
+        severity = STATUS[kind][3] if kind in STATUS else None
+        if severity is not None:
+            item["delivery-status"]["bounce-type"] = "hard" if severity == "permanent" else "soft"
         return item

@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import form_of
-from airflow_provider_mailgun.testing.api.forms import FormError
-from airflow_provider_mailgun.testing.api.sending import SendError, build_batch, store_batch
+from airflow_provider_mailgun.testing.api.context import domain_of, form_of, found
+from airflow_provider_mailgun.testing.api.sending import build_batch, store_batch
 from airflow_provider_mailgun.testing.model.events import parse_storage_key
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response
@@ -24,18 +23,10 @@ from airflow_provider_mailgun.testing.util import json_response, message_respons
 def routes(state: EmulatorState) -> list[Route]:
     async def send(request: Request, mime: bool) -> Response:
         domain = request.path_params["domain"].lower()
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response(f"Domain not found: {domain}", 404)
-            try:
-                batch = build_batch(state, dom, form, mime=mime)
-            except SendError as exc:
-                return message_response(exc.message, exc.status)
+            dom = found(state.domains, domain, f"Domain not found: {domain}")
+            batch = build_batch(state, dom, form, mime=mime)
             store_batch(state, dom, batch)
         return json_response({"id": batch.message_id, "message": "Queued. Thank you."})
 
@@ -49,8 +40,7 @@ def routes(state: EmulatorState) -> list[Route]:
         domain, key = request.path_params["domain"].lower(), request.path_params["key"]
         parsed = parse_storage_key(key)
         with state.lock:
-            if domain not in state.domains:
-                return message_response("Domain not found", 404)
+            domain_of(state, domain)
             batch = state.messages.by_message_id.get(parsed[0]) if parsed else None
             if batch is None or parsed is None or not 0 <= parsed[1] < batch.n_copies:
                 return message_response("Message not found", 404)

@@ -25,54 +25,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_mailgun._common.mailgun_names import DIMENSIONS, USAGE_DIMENSIONS
 from airflow_provider_mailgun.testing.api.logs_query import LogsError, _predicates, _time, holds
-from airflow_provider_mailgun.testing.model.events import (
-    ACCEPTED,
-    CLICKED,
-    COMPLAINED,
-    DELIVERED,
-    DELIVERED_TEST,
-    FAIL_BOUNCE,
-    FAIL_SUPPRESS_BOUNCE,
-    FAIL_SUPPRESS_COMPLAINT,
-    FAIL_SUPPRESS_UNSUBSCRIBE,
-    FAIL_TEMPORARY,
-    OPENED,
-    UNSUBSCRIBED,
-)
+from airflow_provider_mailgun.testing.model import events as ev
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import floor_time
 
-DIMENSIONS = [
-    "bot",
-    "country",
-    "ip_pool",
-    "recipient_domain",
-    "recipient_provider",
-    "ip",
-    "domain",
-    "tag",
-    "device",
-    "subaccount",
-    "time",
-]
-USAGE_DIMENSIONS = ("subaccount", "time")
 _DURATION = re.compile(r"^(\d+)([hdm])$")
 _UNITS = {"h": 3600, "d": 86400, "m": 30 * 86400}
 RETENTION_DAYS = {"hour": 60, "day": 365}
 _KIND_COUNTER = {
-    ACCEPTED: "accepted",
-    DELIVERED: "delivered",
-    DELIVERED_TEST: "delivered",
-    FAIL_TEMPORARY: "temporary_failed",
-    FAIL_BOUNCE: "bounced",
-    FAIL_SUPPRESS_BOUNCE: "suppressed_bounces",
-    FAIL_SUPPRESS_UNSUBSCRIBE: "suppressed_unsubscribed",
-    FAIL_SUPPRESS_COMPLAINT: "suppressed_complaints",
-    OPENED: "opened",
-    CLICKED: "clicked",
-    UNSUBSCRIBED: "unsubscribed",
-    COMPLAINED: "complained",
+    ev.ACCEPTED: "accepted",
+    ev.DELIVERED: "delivered",
+    ev.DELIVERED_TEST: "delivered",
+    ev.FAIL_TEMPORARY: "temporary_failed",
+    ev.FAIL_BOUNCE: "bounced",
+    ev.FAIL_SUPPRESS_BOUNCE: "suppressed_bounces",
+    ev.FAIL_SUPPRESS_UNSUBSCRIBE: "suppressed_unsubscribed",
+    ev.FAIL_SUPPRESS_COMPLAINT: "suppressed_complaints",
+    ev.OPENED: "opened",
+    ev.CLICKED: "clicked",
+    ev.UNSUBSCRIBED: "unsubscribed",
+    ev.COMPLAINED: "complained",
 }
 
 
@@ -173,7 +147,7 @@ def aggregate(state: EmulatorState, query: MetricsQuery) -> Groups:
             if slot is None:
                 slot = groups[key] = Counter()
             slot[counter] += 1
-            if kind in (OPENED, CLICKED):
+            if kind in (ev.OPENED, ev.CLICKED):
                 seen = uniques.setdefault(key, set())
                 if (kind, log.copy[pos]) not in seen:
                     seen.add((kind, log.copy[pos]))

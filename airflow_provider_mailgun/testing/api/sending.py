@@ -32,22 +32,20 @@ from itertools import chain
 from typing import Any
 
 from airflow_provider_mailgun.testing.api.forms import FilePart, Form
-from airflow_provider_mailgun.testing.model.events import (
-    ACCEPTED,
-    COMPLAINED,
-    DELIVERED,
-    DELIVERED_TEST,
-    FAIL_BOUNCE,
-    FAIL_SUPPRESS_BOUNCE,
-    FAIL_SUPPRESS_COMPLAINT,
-    FAIL_SUPPRESS_UNSUBSCRIBE,
-    FAIL_TEMPORARY,
-)
+from airflow_provider_mailgun.testing.model import events as ev
 from airflow_provider_mailgun.testing.model.messages import Batch
 from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
 from airflow_provider_mailgun.testing.model.suppressions import unsubscribe_applies
 from airflow_provider_mailgun.testing.model.templates import Template, TemplateVersion, render_handlebars
-from airflow_provider_mailgun.testing.util import dedupe, go_time, is_yes, parse_date, split_addresses
+from airflow_provider_mailgun.testing.util import (
+    ApiError,
+    dedupe,
+    go_time,
+    is_yes,
+    json_object,
+    parse_date,
+    split_addresses,
+)
 
 MAX_RECIPIENTS = 1000
 MAX_OPTIONS_BYTES = 16 * 1024
@@ -55,13 +53,8 @@ _TAG_RE = re.compile(r"[^\x20-\x7e]")
 _HTML_TAG_RE = re.compile(r"<[^>]+>")
 
 
-class SendError(Exception):
+class SendError(ApiError):
     """A rejected send; ``message`` is Mailgun's text for it."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def _invalid(field: str) -> SendError:
@@ -147,13 +140,8 @@ def _template(dom: DomainState, form: Form) -> tuple[Template | None, TemplateVe
 
 
 def _json_object(raw: str | None, field: str) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
+    value = json_object(raw)
+    if value is None:
         raise SendError(f"'{field}' parameter is not a valid JSON")
     return value
 
@@ -304,7 +292,7 @@ def store_batch(state: EmulatorState, dom: DomainState, batch: Batch) -> None:
     kinds, follows = _outcomes(state, dom, batch, keys)
     log = state.events.log(dom.name)
     now, seq, base = batch.time, batch.seq, batch.copy_base
-    log.append_many(now, seq, base, keys, range(n), [ACCEPTED] * n)
+    log.append_many(now, seq, base, keys, range(n), [ev.ACCEPTED] * n)
     emitted = n
     delay, retry = state.delivery_delay, state.config.tempfail_retry
     if delay <= 0:
@@ -312,19 +300,19 @@ def store_batch(state: EmulatorState, dom: DomainState, batch: Batch) -> None:
         log.append_many(now, seq, base, keys, range(n), kinds)
         state.index_some_late(dom.name, first, n, now)
         emitted += n
-        complained = [local for local, kind in follows if kind == COMPLAINED]
-        log.append_many(now, seq, base, keys, complained, [COMPLAINED] * len(complained))
+        complained = [local for local, kind in follows if kind == ev.COMPLAINED]
+        log.append_many(now, seq, base, keys, complained, [ev.COMPLAINED] * len(complained))
         emitted += len(complained)
         for local, kind in enumerate(kinds):
-            if kind == FAIL_BOUNCE:
+            if kind == ev.FAIL_BOUNCE:
                 state.apply_side_effects(dom.name, kind, base + local, now)
         for local in complained:
-            state.apply_side_effects(dom.name, COMPLAINED, base + local, now)
+            state.apply_side_effects(dom.name, ev.COMPLAINED, base + local, now)
     else:
         for local, kind in enumerate(kinds):
             state.events.schedule(dom.name, now + delay, kind, base + local)
     for local, kind in follows:
-        if kind == DELIVERED:
+        if kind == ev.DELIVERED:
             state.events.schedule(dom.name, now + delay + retry, kind, base + local)
         elif delay > 0:
             state.events.schedule(dom.name, now + delay, kind, base + local)
@@ -346,29 +334,29 @@ def _outcomes(
     follows: list[tuple[int, int]] = []
     for local, key in enumerate(keys):
         if not check_lists and not test_mode and key[0] not in "btc":
-            kinds.append(DELIVERED)  # the common case, kept short
+            kinds.append(ev.DELIVERED)  # the common case, kept short
             continue
         kind = -1
         if check_lists:
             if key in bounces and not state.is_whitelisted(dom, key):
-                kind = FAIL_SUPPRESS_BOUNCE
+                kind = ev.FAIL_SUPPRESS_BOUNCE
             elif key in unsubs and unsubscribe_applies(unsubs.records[key], tags):
-                kind = FAIL_SUPPRESS_UNSUBSCRIBE
+                kind = ev.FAIL_SUPPRESS_UNSUBSCRIBE
             elif key in complaints:
-                kind = FAIL_SUPPRESS_COMPLAINT
+                kind = ev.FAIL_SUPPRESS_COMPLAINT
         if kind < 0:
             if test_mode:
-                kind = DELIVERED_TEST
+                kind = ev.DELIVERED_TEST
             elif key.startswith("bounce"):
-                kind = FAIL_BOUNCE
+                kind = ev.FAIL_BOUNCE
             elif key.startswith("tempfail"):
-                kind = FAIL_TEMPORARY
-                follows.append((local, DELIVERED))
+                kind = ev.FAIL_TEMPORARY
+                follows.append((local, ev.DELIVERED))
             elif key.startswith("complain"):
-                kind = DELIVERED
-                follows.append((local, COMPLAINED))
+                kind = ev.DELIVERED
+                follows.append((local, ev.COMPLAINED))
             else:
-                kind = DELIVERED
+                kind = ev.DELIVERED
         kinds.append(kind)
     return kinds, follows
 

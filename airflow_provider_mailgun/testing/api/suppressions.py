@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import context, form_of
-from airflow_provider_mailgun.testing.api.forms import FormError, read_body
-from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links
+from airflow_provider_mailgun.testing.api.context import context, cursor_page, domain_of, form_of
+from airflow_provider_mailgun.testing.api.forms import read_body
+from airflow_provider_mailgun.testing.model.paging import cursor_links
 from airflow_provider_mailgun.testing.model.state import SUPPRESSION_KINDS, DomainState, EmulatorState
 from airflow_provider_mailgun.testing.model.suppressions import (
     MAX_BULK,
@@ -33,7 +33,7 @@ from airflow_provider_mailgun.testing.model.suppressions import (
     make_record,
     merge_unsubscribe,
 )
-from airflow_provider_mailgun.testing.util import int_param, json_response, message_response
+from airflow_provider_mailgun.testing.util import json_response, message_response
 
 _FIELDS = ("address", "code", "error", "created_at", "tag", "tags", "domain", "reason")
 
@@ -57,21 +57,12 @@ def _kind_routes(state: EmulatorState, kind: str) -> list[Route]:
 
     async def list_page(request: Request) -> Response:
         domain = request.path_params["domain"].lower()
+        page, limit = cursor_page(request, max_limit=MAX_PAGE)
         params = request.query_params
-        limit = int_param(params.get("limit"), 100)
-        if limit is None or limit < 1:
-            return message_response("Invalid parameter: limit")
-        if limit > MAX_PAGE:
-            return message_response(f"Limit is too big, max is {MAX_PAGE}")
-        page = params.get("page") or "first"
-        if page not in PAGE_NAMES:
-            return message_response(f"Invalid parameter: page '{page}'")
         pivot, term = params.get("address"), params.get("term")
         ctx = context(request)
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
+            dom = domain_of(state, domain)
             table = dom.suppressions[kind]
             keys = table.page(page, pivot, limit, prefix=term.lower() if term else None)
             items: list[dict[str, Any]] | None = [table.records[k] for k in keys]
@@ -94,21 +85,13 @@ def _kind_routes(state: EmulatorState, kind: str) -> list[Route]:
     async def add(request: Request) -> Response:
         domain = request.path_params["domain"].lower()
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        try:
-            if ctype == "application/json":
-                return await _bulk(request, domain)
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        if ctype == "application/json":
+            return await _bulk(request, domain)
+        form = await form_of(request)
         data = {k: form.get(k) for k in _FIELDS if form.get(k) is not None}
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
-            try:
-                key, record = make_record(kind, data, state.now())
-            except RecordError as exc:
-                return message_response(str(exc))
+            dom = domain_of(state, domain)
+            key, record = make_record(kind, data, state.now())
             _put(dom, kind, key, record)
         if kind == "whitelists":
             return json_response({"message": words["added"], "type": record["type"], "value": key})
@@ -126,24 +109,16 @@ def _kind_routes(state: EmulatorState, kind: str) -> list[Route]:
         if len(data) > MAX_BULK:
             return message_response("Batch size should be less than 1000")
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
+            dom = domain_of(state, domain)
             now = state.now()
-            try:
-                records = [make_record(kind, r, now) for r in data]
-            except RecordError as exc:
-                return message_response(str(exc))
+            records = [make_record(kind, r, now) for r in data]
             for key, record in records:
                 _put(dom, kind, key, record)
         return message_response(words["bulk"].format(n=len(records)), 200)
 
     async def import_csv(request: Request) -> Response:
         domain = request.path_params["domain"].lower()
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         files = [f for _k, f in form.items if not isinstance(f, str)]
         if not files:
             return message_response("file parameter is missing")
@@ -152,9 +127,7 @@ def _kind_routes(state: EmulatorState, kind: str) -> list[Route]:
         if rows and not needed & set(rows[0]):
             return message_response("while reading csv header")
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
+            dom = domain_of(state, domain)
             now = state.now()
             for row in rows:
                 clean = {k: v for k, v in row.items() if k and v}
@@ -168,9 +141,7 @@ def _kind_routes(state: EmulatorState, kind: str) -> list[Route]:
 
     async def clear(request: Request) -> Response:
         with state.lock:
-            dom = state.domains.get(request.path_params["domain"].lower())
-            if dom is None:
-                return message_response("Domain not found", 404)
+            dom = domain_of(state, request.path_params["domain"].lower())
             dom.suppressions[kind].clear()
         return message_response(words["cleared"], 200)
 
@@ -178,9 +149,7 @@ def _kind_routes(state: EmulatorState, kind: str) -> list[Route]:
         domain, address = request.path_params["domain"].lower(), request.path_params["address"]
         key = address.strip().lower()
         with state.lock:
-            dom = state.domains.get(domain)
-            if dom is None:
-                return message_response("Domain not found", 404)
+            dom = domain_of(state, domain)
             table = dom.suppressions[kind]
             record = table.get(key)
             if request.method == "GET":

@@ -10,37 +10,30 @@ Example::
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import context, form_of
-from airflow_provider_mailgun.testing.api.forms import Form, FormError
-from airflow_provider_mailgun.testing.model.paging import PAGE_NAMES, cursor_links, slice_sorted
-from airflow_provider_mailgun.testing.model.state import DomainState, EmulatorState
+from airflow_provider_mailgun.testing.api.context import context, cursor_page, domain_of, form_of, found
+from airflow_provider_mailgun.testing.api.forms import Form
+from airflow_provider_mailgun.testing.model.paging import cursor_links, slice_sorted
+from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.model.templates import (
     MAX_TEMPLATES,
     MAX_VERSIONS,
     Template,
     TemplateVersion,
 )
-from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
+from airflow_provider_mailgun.testing.util import is_yes, json_object, json_response, message_response
 
 MAX_TEMPLATE_PAGE = 100
 
 
 def _headers(form: Form) -> dict[str, str] | str:
-    raw = form.get("headers")
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
+    value = json_object(form.get("headers"))
+    if value is None:
         return "'headers' parameter is not a valid JSON object"
     return {str(k): str(v) for k, v in value.items()}
 
@@ -61,29 +54,15 @@ def _version(form: Form, tag: str, now: float, version_id: str) -> TemplateVersi
 
 
 def routes(state: EmulatorState) -> list[Route]:
-    def paging_params(request: Request) -> tuple[str, str | None, int] | Response:
-        limit = int_param(request.query_params.get("limit"), 10)
-        if limit is None or limit < 1:
-            return message_response("Invalid parameter: limit")
-        page = request.query_params.get("page") or "first"
-        if page not in PAGE_NAMES:
-            return message_response(f"Invalid parameter: page '{page}'")
+    def paging_params(request: Request) -> tuple[str, str | None, int]:
+        page, limit = cursor_page(request, default_limit=10)
         return page, request.query_params.get("p"), min(limit, MAX_TEMPLATE_PAGE)
 
-    def find(domain: str) -> DomainState | Response:
-        dom = state.domains.get(domain)
-        return dom if dom is not None else message_response("Domain not found", 404)
-
     async def list_templates(request: Request) -> Response:
-        parsed = paging_params(request)
-        if isinstance(parsed, Response):
-            return parsed
-        page, pivot, limit = parsed
+        page, pivot, limit = paging_params(request)
         domain = request.path_params["domain"].lower()
         with state.lock:
-            dom = find(domain)
-            if isinstance(dom, Response):
-                return dom
+            dom = domain_of(state, domain)
             keys = slice_sorted(sorted(dom.templates), page, pivot, limit)
             items = [dom.templates[k].as_dict() for k in keys]
         path = f"/v3/{domain}/templates"
@@ -92,17 +71,12 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def create_template(request: Request) -> Response:
         domain = request.path_params["domain"].lower()
-        try:
-            form = await form_of(request)
-        except FormError as exc:
-            return message_response(exc.message, exc.status)
+        form = await form_of(request)
         name = (form.get("name") or "").strip().lower()
         if not name:
             return message_response("Missing mandatory parameter: name")
         with state.lock:
-            dom = find(domain)
-            if isinstance(dom, Response):
-                return dom
+            dom = domain_of(state, domain)
             if name in dom.templates:
                 return message_response(f"template with name '{name}' already exists", 409)
             if len(dom.templates) >= MAX_TEMPLATES:
@@ -124,9 +98,7 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def delete_all(request: Request) -> Response:
         with state.lock:
-            dom = find(request.path_params["domain"].lower())
-            if isinstance(dom, Response):
-                return dom
+            dom = domain_of(state, request.path_params["domain"].lower())
             dom.templates.clear()
         return message_response("templates have been deleted", 200)
 
@@ -134,12 +106,8 @@ def routes(state: EmulatorState) -> list[Route]:
         domain, name = request.path_params["domain"].lower(), request.path_params["name"].lower()
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            dom = find(domain)
-            if isinstance(dom, Response):
-                return dom
-            template = dom.templates.get(name)
-            if template is None:
-                return message_response("template not found", 404)
+            dom = domain_of(state, domain)
+            template = found(dom.templates, name, "template not found")
             if request.method == "GET":
                 active = is_yes(request.query_params.get("active"))
                 return json_response(
@@ -156,18 +124,11 @@ def routes(state: EmulatorState) -> list[Route]:
     async def versions(request: Request) -> Response:
         domain, name = request.path_params["domain"].lower(), request.path_params["name"].lower()
         form = await form_of(request) if request.method == "POST" else None
-        parsed = paging_params(request)
-        if isinstance(parsed, Response):
-            return parsed
+        page, pivot, limit = paging_params(request)
         with state.lock:
-            dom = find(domain)
-            if isinstance(dom, Response):
-                return dom
-            template = dom.templates.get(name)
-            if template is None:
-                return message_response("template not found", 404)
+            dom = domain_of(state, domain)
+            template = found(dom.templates, name, "template not found")
             if form is None:
-                page, pivot, limit = parsed
                 keys = slice_sorted(sorted(template.versions), page, pivot, limit)
                 body = template.as_dict()
                 body["versions"] = [template.versions[k].as_dict(with_content=False) for k in keys]
@@ -198,9 +159,7 @@ def routes(state: EmulatorState) -> list[Route]:
         domain, name, tag = params["domain"], params["name"].lower(), params["tag"]
         form = await form_of(request) if request.method == "PUT" else None
         with state.lock:
-            dom = find(domain)
-            if isinstance(dom, Response):
-                return dom
+            dom = domain_of(state, domain)
             template = dom.templates.get(name)
             version = template.versions.get(tag) if template is not None else None
             if template is None or version is None:

@@ -18,11 +18,12 @@ from typing import Any
 
 from airflow_provider_mailgun.testing.model.events import ACCEPTED, COMPLAINED, FAIL_BOUNCE
 from airflow_provider_mailgun.testing.model.state import EmulatorState
+from airflow_provider_mailgun.testing.util import ApiError
 
 KINDS = {"complained": COMPLAINED, "failed": FAIL_BOUNCE}
 
 
-class FeedbackError(ValueError):
+class FeedbackError(ApiError, ValueError):
     """Nothing to attach the event to, or an event type this cannot produce."""
 
 

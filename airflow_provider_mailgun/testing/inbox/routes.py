@@ -14,6 +14,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -67,11 +69,17 @@ def _not_found(what: str, version: str) -> HTMLResponse:
 def routes(state: EmulatorState) -> list[Route]:
     searches = SearchCache()
 
-    async def home(request: Request) -> Response:
+    def shown(title: str, active: str, view: Callable[[], Html | None], missing: str = "") -> Response:
+        """The page ``view`` builds (under the state lock), or a 404 page saying ``missing``."""
         version = state_version(state)
         with state.lock:
-            body = message_list(state, request.query_params, searches)
-        return page("Messages", body, active="messages", version=version)
+            body = view()
+        if body is None:
+            return _not_found(missing, version)
+        return page(title, body, active=active, version=version)
+
+    async def home(request: Request) -> Response:
+        return shown("Messages", "messages", lambda: message_list(state, request.query_params, searches))
 
     async def message(request: Request) -> Response:
         version = state_version(state)
@@ -83,24 +91,19 @@ def routes(state: EmulatorState) -> list[Route]:
         return page(title, body, active="messages", version=version)
 
     async def lists(request: Request) -> Response:
-        version = state_version(state)
-        with state.lock:
-            body = lists_view(state, request.query_params)
-        return page("Mailing lists", body, active="lists", version=version)
+        return shown("Mailing lists", "lists", lambda: lists_view(state, request.query_params))
 
     async def one_list(request: Request) -> Response:
-        version = state_version(state)
-        with state.lock:
-            body = list_view(state, request.path_params["address"], request.query_params)
-        if body is None:
-            return _not_found("No mailing list has this address.", version)
-        return page(request.path_params["address"], body, active="lists", version=version)
+        address = request.path_params["address"]
+        return shown(
+            address,
+            "lists",
+            lambda: list_view(state, address, request.query_params),
+            missing="No mailing list has this address.",
+        )
 
     async def suppressions(request: Request) -> Response:
-        version = state_version(state)
-        with state.lock:
-            body = suppressions_view(state, request.query_params)
-        return page("Suppressions", body, active="suppressions", version=version)
+        return shown("Suppressions", "suppressions", lambda: suppressions_view(state, request.query_params))
 
     async def version(request: Request) -> Response:
         return json_response({"version": state_version(state)}, headers={"Cache-Control": "no-store"})

@@ -297,12 +297,7 @@ class EventStore:
             }
         if batch.delivery_time is not None:
             event["message"]["scheduled-for"] = batch.delivery_time
-        if kind == ACCEPTED:
-            event["method"] = "HTTP"
-        elif kind >= OPENED:
-            add_engagement(event, kind)
-        elif kind in STATUS:
-            self._add_status(event, kind, recipient)
+        add_outcome(event, kind, recipient)
         return event
 
     @staticmethod
@@ -335,6 +330,17 @@ class EventStore:
         if severity is not None:
             event["severity"] = severity
             event["reason"] = reason
+
+
+def add_outcome(event: dict[str, Any], kind: int, recipient: str) -> None:
+    """What happened, by kind: the method of an acceptance, where an engaged recipient was, or the
+    delivery status of a delivery or failure."""
+    if kind == ACCEPTED:
+        event["method"] = "HTTP"
+    elif kind >= OPENED:
+        add_engagement(event, kind)
+    elif kind in STATUS:
+        EventStore._add_status(event, kind, recipient)
 
 
 def add_engagement(event: dict[str, Any], kind: int) -> None:

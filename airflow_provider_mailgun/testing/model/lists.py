@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mailgun.testing.model.paging import SortedTable
-from airflow_provider_mailgun.testing.util import rfc2822, split_addresses
+from airflow_provider_mailgun.testing.util import ApiError, rfc2822, split_addresses
 
 ACCESS_LEVELS = ("readonly", "members", "everyone")
 REPLY_PREFERENCES = ("list", "sender")
@@ -27,7 +27,7 @@ MAX_UPLOAD = 1000
 SYNC_UPLOAD = 100
 
 
-class MemberError(ValueError):
+class MemberError(ApiError, ValueError):
     """Invalid member data (answered with 400)."""
 
 

@@ -92,12 +92,6 @@ class Batch:
         """The id as events show it (``message.headers.message-id``): no angle brackets."""
         return self.message_id[1:-1]
 
-    def count_copies(self) -> int:
-        extra = len(self.cc_addr) + len(self.bcc_addr)
-        if self.batch_mode:
-            return len(self.to_addr) * (1 + extra)
-        return len(self.to_addr) + extra
-
     def copy_recipient(self, local: int) -> tuple[str, str, int | None]:
         """``(address, display, to_index)`` of a copy; ``to_index`` is None outside batch mode."""
         if self.batch_mode:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_mailgun.testing.util import parse_date, rfc2822, valid_address
+from airflow_provider_mailgun.testing.util import ApiError, parse_date, rfc2822, valid_address
 
 #: Per kind: added (single), added (bulk, %d), not found, removed one, removed all.
 WORDING: dict[str, dict[str, str]] = {
@@ -52,7 +52,7 @@ MAX_BULK = 1000
 MAX_PAGE = 1000
 
 
-class RecordError(ValueError):
+class RecordError(ApiError, ValueError):
     """An input record is invalid; the message is returned with a 400."""
 
 

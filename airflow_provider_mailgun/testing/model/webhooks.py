@@ -32,37 +32,24 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.testing.model.events import (
-    ACCEPTED,
-    CLICKED,
-    COMPLAINED,
-    DELIVERED,
-    DELIVERED_TEST,
-    FAIL_BOUNCE,
-    FAIL_SUPPRESS_BOUNCE,
-    FAIL_SUPPRESS_COMPLAINT,
-    FAIL_SUPPRESS_UNSUBSCRIBE,
-    FAIL_TEMPORARY,
-    OPENED,
-    UNSUBSCRIBED,
-)
+from airflow_provider_mailgun.testing.model import events as ev
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.testing.model.state import EmulatorState
 
 WEBHOOK_FOR_KIND = {
-    ACCEPTED: "accepted",
-    DELIVERED: "delivered",
-    DELIVERED_TEST: "delivered",
-    FAIL_SUPPRESS_BOUNCE: "permanent_fail",
-    FAIL_SUPPRESS_UNSUBSCRIBE: "permanent_fail",
-    FAIL_SUPPRESS_COMPLAINT: "permanent_fail",
-    FAIL_BOUNCE: "permanent_fail",
-    FAIL_TEMPORARY: "temporary_fail",
-    COMPLAINED: "complained",
-    OPENED: "opened",
-    CLICKED: "clicked",
-    UNSUBSCRIBED: "unsubscribed",
+    ev.ACCEPTED: "accepted",
+    ev.DELIVERED: "delivered",
+    ev.DELIVERED_TEST: "delivered",
+    ev.FAIL_SUPPRESS_BOUNCE: "permanent_fail",
+    ev.FAIL_SUPPRESS_UNSUBSCRIBE: "permanent_fail",
+    ev.FAIL_SUPPRESS_COMPLAINT: "permanent_fail",
+    ev.FAIL_BOUNCE: "permanent_fail",
+    ev.FAIL_TEMPORARY: "temporary_fail",
+    ev.COMPLAINED: "complained",
+    ev.OPENED: "opened",
+    ev.CLICKED: "clicked",
+    ev.UNSUBSCRIBED: "unsubscribed",
 }
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0)
 POST_TIMEOUT = 5.0
