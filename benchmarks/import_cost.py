@@ -4,9 +4,10 @@ For each module: 10 fresh interpreters import Airflow's Task SDK first (``import
 the base classes every DAG file with an operator pulls in: ``DAG``, ``BaseOperator``,
 ``BaseSensorOperator``, ``BaseNotifier``), then the module; the figure is the median time and
 resident memory the module adds on top. Target for the operator modules: under 30 ms and 5 MB
-(heavy imports such as requests, tenacity and email-validator wait for ``execute()``). The cost of
-those base classes over ``import airflow.sdk`` alone is recorded too, to show the baseline is the
-Task SDK itself (on Airflow 3.3 importing ``airflow.sdk`` already loads them).
+(the hook loads its client, and with it requests, on the first request; email-validator waits for
+the first address check). The cost of those base classes over ``import airflow.sdk`` alone is
+recorded too, to show the baseline is the Task SDK itself (on Airflow 3.3 importing
+``airflow.sdk`` already loads them).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MODULES = {
     "operators.analytics": "airflow_provider_mailgun.operators.analytics",
     "sensors.delivery": "airflow_provider_mailgun.sensors.delivery",
     "triggers.delivery": "airflow_provider_mailgun.triggers.delivery",
+    "triggers.event_watch": "airflow_provider_mailgun.triggers.event_watch",
     "notifications.mailgun": "airflow_provider_mailgun.notifications.mailgun",
 }
 OPERATOR_MODULES = (

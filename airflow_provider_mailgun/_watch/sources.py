@@ -1,7 +1,7 @@
 """Where an event watch reads: a small interface, and the Events API behind it.
 
 A source answers one question, "every event matching this filter stamped at or after ``since``",
-in timestamp order, as :class:`~.watch_window.WatchedEvent` values, so the watch (window, batch,
+in timestamp order, as :class:`~.window.WatchedEvent` values, so the watch (window, batch,
 cursor) does not care which Mailgun API it reads. Only the Events API
 (``GET /v3/{domain}/events``) is built; a Logs API source (``POST /v1/analytics/logs``, time range
 in the body, ``pagination.token`` paging, ``@timestamp`` ISO strings) plugs in by implementing

@@ -17,19 +17,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_mailgun._webhooks.assets import record_webhook
 from airflow_provider_mailgun.plugins.webhook_receiver import ReceiverSettings
 from airflow_provider_mailgun.webhooks import ReplayCache, verify_signature
 
 log = logging.getLogger(__name__)
-#: (asset name, signature token, event data) -> outcome of :func:`.webhook_assets.record_webhook`.
+#: (asset name, signature token, event data) -> outcome of :func:`.assets.record_webhook`.
 Recorder = Callable[[str, str, dict[str, Any]], str]
 
 
 def create_app(settings: ReceiverSettings, record: Recorder | None = None) -> FastAPI:
     """The receiving app; ``record`` defaults to writing asset events to the metadata DB."""
     if record is None:
-        from airflow_provider_mailgun._webhooks.assets import record_webhook
-
         record = record_webhook
     replays = ReplayCache()
     app = FastAPI(title="Mailgun webhooks", openapi_url=None, docs_url=None, redoc_url=None)

@@ -1,7 +1,8 @@
 """Recording a verified Mailgun webhook as an asset event, once, in the metadata database.
 
-Runs in the api-server (which has the database), called by :mod:`.webhook_receiver` for a body
-whose signature, age and size were already checked::
+Runs in the api-server (which has the database), called by the receiver's app
+(:mod:`airflow_provider_mailgun._webhooks.app`) for a body whose signature, age and size were
+already checked::
 
     outcome = record_webhook("mailgun_complaints", token, event_data)   # "recorded", ...
 

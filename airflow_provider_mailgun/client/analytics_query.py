@@ -1,7 +1,8 @@
 """Request bodies of the v1 analytics APIs (Logs, Metrics, Tags), checked before anything is sent.
 
 Pure functions shared by the sync and async clients. Every rule the API enforces that can be known
-up front is checked here and raises :class:`~.errors.MailgunQueryError` with the offending value::
+up front is checked here and raises
+:class:`~airflow_provider_mailgun.exceptions.MailgunQueryError` with the offending value::
 
     logs_request(start=t0, end=t1, events=["delivered", "failed"],
                  filter={"domain": "mg.example.com", "tag": ["newsletter"]})

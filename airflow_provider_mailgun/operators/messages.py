@@ -23,7 +23,6 @@ crash before Airflow records success, or a clear, does not mail anyone again (se
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
 ON_INVALID = ("fail", "skip")
 #: The message arguments: kept on the operator under their own names (Jinja renders them in place)
 #: and handed to the planner as a SendSpec, so the signature below is the one place they are written.
-MESSAGE_ARGUMENTS = tuple(field.name for field in dataclasses.fields(SendSpec))
+MESSAGE_ARGUMENTS = SendSpec._fields
 
 
 class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):

@@ -200,7 +200,7 @@ class MailgunEmulator:
 
     @property
     def webhook_signing_key(self) -> str:
-        """The key webhook posts are signed with (see :mod:`.webhooks`)."""
+        """The key webhook posts are signed with (see :mod:`.model.webhooks`)."""
         return self.config.webhook_signing_key
 
     # ------------------------------------------------------------ read-outs
@@ -257,7 +257,7 @@ class MailgunEmulator:
         introspect.set_gateway_forwards_newer_apis(self.state, forward)
 
     def engage(self, event: str, **which: Any) -> int:
-        """Recipients open, click or unsubscribe: see :func:`.engagement.engage`; returns the count."""
+        """Recipients open, click or unsubscribe (see :func:`.control.engagement.engage`); the count."""
         return engage(self.state, event, **which)
 
     def advance_events(self, seconds: float) -> None:

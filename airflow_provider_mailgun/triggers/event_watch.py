@@ -11,17 +11,19 @@ one trigger event per poll that found new ones (so one asset event per batch, no
     with DAG("on_unsubscribes", schedule=[unsubscribes]): ...
 
 (``example_dags/mailgun_complaints_unsubscribe.py`` watches complaints and permanent bounces.)
-The payload (see :mod:`.event_batch`) reaches the DAG as
-``triggering_asset_events[unsubscribes][0].extra["payload"]``.
+The payload (see :mod:`airflow_provider_mailgun._watch.batch`) reaches the DAG as
+``triggering_asset_events[unsubscribes][0].extra["payload"]``; :func:`addresses_of_batches` turns
+the payloads of a run into the addresses they concern.
 
 **Exactly once.** Each poll reads every matching event stamped after the window's horizon and
-reports only ids it has not reported (:mod:`.watch_window`), so an event indexed late is still
-reported, once. On Airflow 3.3+ the window is kept in the watched asset's state store and a
-restarted triggerer reads on from it: nothing is missed or repeated. The window is written a few
-seconds after a batch is yielded (``persist_grace``), once the triggerer has stored the asset
-event; a triggerer killed inside those seconds reports that batch again on restart rather than
-risk losing it. Before 3.3 the window lives in memory: a restarted trigger starts from "now" and
-events of the downtime are not reported (their addresses are still in Mailgun's suppression lists).
+reports only ids it has not reported (:mod:`airflow_provider_mailgun._watch.window`), so an event
+indexed late is still reported, once. On Airflow 3.3+ the window is kept in the watched asset's
+state store and a restarted triggerer reads on from it: nothing is missed or repeated. The window
+is written a few seconds after a batch is yielded (``persist_grace``), once the triggerer has
+stored the asset event; a triggerer killed inside those seconds reports that batch again on
+restart rather than risk losing it. Before 3.3 the window lives in memory: a restarted trigger
+starts from "now" and events of the downtime are not reported (their addresses are still in
+Mailgun's suppression lists).
 
 **Never blocks the loop**: async connection lookup, the non-blocking client, ``asyncio.sleep``.
 Errors (outage, bad key) are logged and retried with backoff; the trigger never yields them, so

@@ -16,7 +16,7 @@
 Queries are checked before anything is sent (:mod:`..analytics_query`). Every call here only
 reads (or updates a tag idempotently), so each is retried like a GET. Through the Maton gateway
 these paths go to ``/mailgun/v1/...``; a gateway that does not forward them raises
-:class:`~..errors.MatonGatewayError` saying to use a direct ``mailgun`` connection.
+:class:`~airflow_provider_mailgun.exceptions.MatonGatewayError` saying to use a direct ``mailgun`` connection.
 """
 
 from __future__ import annotations

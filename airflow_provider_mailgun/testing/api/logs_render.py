@@ -1,9 +1,9 @@
 """Logs items rendered fast: what is the same for every copy of a send is built once per send.
 
-A Logs page is 100 events, mostly copies of a few sends; :func:`log_item` in :mod:`.logs` builds
+A Logs page is 100 events, mostly copies of a few sends; :func:`log_item` in :mod:`.logs_query` builds
 each from scratch through the Events API renderer. :class:`LogItemRenderer` keeps, per send, the
 parts every copy shares (tags, flags, headers, attachments, template) and fills in only the
-per-event fields. It returns exactly what :func:`.logs.log_item` returns (a test holds them
+per-event fields. It returns exactly what :func:`.logs_query.log_item` returns (a test holds them
 equal); shared parts are shared objects, so callers serialise items and never mutate them::
 
     renderer = LogItemRenderer(store, storage_base)

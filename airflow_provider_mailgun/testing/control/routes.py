@@ -1,4 +1,4 @@
-"""The emulator's control plane ``/_emulator/*`` (no auth); the web inbox is in ``routes_inbox``.
+"""The emulator's control plane ``/_emulator/*`` (no auth); the web inbox is in ``inbox.routes``.
 
 Example::
 

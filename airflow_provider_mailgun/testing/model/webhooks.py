@@ -199,7 +199,7 @@ class WebhookDispatcher:
             },
             "event-data": post.event,
         }
-        # Registration accepts only http(s) URLs (routes_domains._check_webhook).
+        # Registration accepts only http(s) URLs (api.domains._check_webhook).
         request = urllib.request.Request(  # noqa: S310
             post.url,
             data=json.dumps(body).encode(),
