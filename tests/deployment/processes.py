@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ import psutil
 
 DEPLOY_RUN_MARKER_VAR = "MAILGUN_DEPLOY_RUN"
 STOP_GRACE_SECONDS = 15.0
+PORTS_FROM = 20000
 
 
 class HarnessError(RuntimeError):
@@ -38,9 +40,30 @@ class HarnessError(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on 127.0.0.1, below the kernel's ephemeral range.
+
+    A port handed out by ``bind(0)`` comes from the ephemeral range, where any outgoing connection
+    (a worker to Redis, a client to PostgreSQL) may take it as its local port before the server
+    that was meant to listen on it has started ("address already in use").
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(PORTS_FROM, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise HarnessError(f"no free port found between {PORTS_FROM} and {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(low, PORTS_FROM + 1000)
 
 
 def port_open(port: int) -> bool:

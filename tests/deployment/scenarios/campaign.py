@@ -50,6 +50,8 @@ class CampaignOutcome:
     processes_started: int
     started_during: int
     tries_by_task: dict[str, int] = field(default_factory=dict)
+    #: In-flight batches the retry found accepted by Mailgun (the rest it sent again).
+    reconciled: int = 0
 
     @property
     def expected(self) -> set[str]:
@@ -72,6 +74,11 @@ class CampaignOutcome:
             ("workers killed", f"1 ({self.victim}, replaced by {self.replacement})"),
             ("killed chunk", f"send[{self.killed_chunk}]"),
             ("its ledger at the kill", dict(self.ledger_at_kill)),
+            (
+                "in flight at the kill",
+                f"{self.ledger_at_kill['in_flight']}: {self.reconciled} stored by Mailgun and reconciled, "
+                f"{self.ledger_at_kill['in_flight'] - self.reconciled} never stored and sent again",
+            ),
             ("its tries", [(t["try_number"], t["hostname"], t["state"]) for t in self.killed_tries]),
             ("retry ran on", final.get("hostname")),
             ("send chunks ran on", sorted(self.send_hosts)),
@@ -150,6 +157,7 @@ def run_campaign_with_worker_kill(deploy: Deployment, replacement: str = "w3") -
         processes_started=deploy.processes_started,
         started_during=deploy.processes_started - started_before,
         tries_by_task={key: int(ti["try_number"]) for key, ti in tis.items()},
+        reconciled=int((deploy.api.xcom(DAG_ID, run_id, "send", chunk) or {}).get("reconciled", 0)),
     )
 
 
