@@ -3,7 +3,7 @@
 They run with ``make deploy-test`` (which sets ``MAILGUN_DEPLOYMENT_TESTS=1``); in the ordinary
 suite they are skipped. Without PostgreSQL, Redis or the ``deploy`` extra they skip with one line
 saying what to install. Reports land in ``test-artifacts/deployment/``; the logs of every process of
-a session are copied to ``test-artifacts/deployment/logs/`` before its temp dir is removed.
+a deployment are copied to ``test-artifacts/deployment/logs/`` before its temp dir is removed.
 """
 
 from __future__ import annotations
@@ -35,16 +35,34 @@ DAG_FILES = [
 ]
 #: Emulator options of every deployment: ``tempfail`` addresses deliver 30 s after failing.
 EMULATOR_ARGS = ("--tempfail-retry", "30")
-HERE = Path(__file__).parent
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get(ENABLE_VAR) == "1":
-        return
-    skip = pytest.mark.skip(reason="deployment tests run with `make deploy-test`")
-    for item in items:
-        if HERE in Path(str(item.path)).parents:
-            item.add_marker(skip)
+def _why_not() -> str | None:
+    """Why the deployment tests cannot run: outside `make deploy-test`, or what to install."""
+    if os.environ.get(ENABLE_VAR) != "1":
+        return "deployment tests run with `make deploy-test`"
+    return missing_services()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _deployment_tests_can_run() -> None:
+    reason = _why_not()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Report those skips at one place, so that pytest's summary shows them as one line."""
+    report: pytest.TestReport = yield
+    reason = _why_not()
+    if report.skipped and reason is not None and isinstance(report.longrepr, tuple):
+        report.longrepr = (
+            str(Path(__file__).relative_to(REPO_ROOT)),
+            _why_not.__code__.co_firstlineno,
+            reason,
+        )
+    return report
 
 
 def alert_settings(run_dir: Path) -> dict[str, str]:
@@ -63,12 +81,6 @@ def alert_settings(run_dir: Path) -> dict[str, str]:
         "AIRFLOW__EMAIL__EMAIL_CONN_ID": "mailgun_deploy",
         "AIRFLOW__EMAIL__HTML_CONTENT_TEMPLATE": str(template),
     }
-
-
-def require_services() -> None:
-    reason = missing_services()
-    if reason is not None:
-        pytest.skip(reason)
 
 
 def run_deployment(label: str, venv_bin: Path, **options: Any) -> Iterator[Deployment]:
@@ -98,14 +110,12 @@ def newest_deployment() -> Iterator[Deployment]:
     """The newest Airflow (this virtualenv) with the Celery executor and two workers.
 
     Module-scoped: the newest and the oldest deployment never run at the same time."""
-    require_services()
     yield from run_deployment("newest", Path(sys.executable).parent)
 
 
 @pytest.fixture(scope="module")
 def oldest_deployment() -> Iterator[Deployment]:
     """Airflow 3.0 (the virtualenv ``make deploy-test`` builds) with the Celery executor."""
-    require_services()
     venv = os.environ.get(OLDEST_VENV_VAR)
     python = Path(venv).absolute() / "bin" / "python" if venv else None
     if python is None or not python.exists():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.deployment.airflow_stack import Deployment
-from tests.deployment.conftest import require_services, run_deployment
+from tests.deployment.conftest import run_deployment
 from tests.deployment.processes import wait_until
 
 PROBE_VAR = "MAILGUN_DEPLOY_PROBE"
@@ -27,7 +27,6 @@ PROBE_FILE_VAR = "MAILGUN_DEPLOY_PROBE_FILE"
 
 @pytest.fixture(scope="module")
 def small_deployment() -> Iterator[Deployment]:
-    require_services()
     yield from run_deployment("leak-probe", Path(sys.executable).parent, workers=("w1",))
 
 
