@@ -45,6 +45,8 @@ READY_TIMEOUT = 180.0
 #: Seconds without a heartbeat after which the scheduler fails a running task instance (its worker
 #: is gone) and retries it. Airflow's default is 300 s; tasks heartbeat every 5 s.
 HEARTBEAT_TIMEOUT = 20
+#: Seconds a task may stay queued (handed to Celery, not started) before the scheduler requeues it.
+QUEUED_TIMEOUT = 60
 #: Seconds without a triggerer heartbeat after which its triggers move to another triggerer.
 TRIGGERER_HEALTH_THRESHOLD = 15
 
@@ -74,6 +76,10 @@ def airflow_settings(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        # A worker killed right after Celery handed it a task leaves that task queued (its message
+        # unacknowledged in the broker); the scheduler requeues it after this long (default 600 s).
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "3",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",

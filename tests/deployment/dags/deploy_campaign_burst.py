@@ -16,7 +16,7 @@ from airflow.sdk import DAG, task
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 
 CHUNKS = 4
-CHUNK_SIZE = 2_500
+CHUNK_SIZE = 5_000
 
 with DAG(
     dag_id="deploy_campaign_burst",

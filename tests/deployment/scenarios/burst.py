@@ -18,7 +18,7 @@ from tests.deployment.scenarios import report
 
 DAG_ID = "deploy_campaign_burst"
 CHUNKS = 4
-RECIPIENTS = 10_000
+RECIPIENTS = 20_000
 GATEWAY_LIMIT = 10.0
 
 
