@@ -2,20 +2,26 @@
 
 ::
 
-    with Deployment(run_dir, venv_bin=Path(".venv/bin"), dag_files=[...]) as deploy:
+    deploy = Deployment(run_dir, venv_bin=Path(".venv/bin"), dag_files=[...])
+    try:
+        deploy.start()
         deploy.api.trigger("mailgun_large_campaign_mapped", {...})
         deploy.kill_worker("w1")          # SIGKILL of the worker's whole tree
         deploy.start_worker("w3")
+    finally:
+        deploy.stop()
 
-Processes (each in its own process group, logs in ``<run_dir>/logs``): postgres, redis (Celery
-only), the emulator, ``airflow api-server``, ``scheduler``, ``dag-processor``, ``triggerer`` and,
-with the Celery executor, one ``airflow celery worker`` per name in ``workers``. Everything is on
-127.0.0.1 on free ports; :meth:`Deployment.stop` (also on errors and Ctrl-C, through the
-``with`` block and an ``atexit`` hook) stops every tree and removes nothing but its own temp dirs.
+Processes (each in its own process group, logs in ``<run_dir>/logs``): postgres, redis, the
+emulator, ``airflow api-server``, ``scheduler``, ``dag-processor``, ``triggerer`` and one
+``airflow celery worker`` per name in ``workers`` (the Celery executor, Redis broker, PostgreSQL
+result backend). Everything is on
+127.0.0.1 on free ports; :meth:`Deployment.stop` (called in ``finally``, so also on errors and
+Ctrl-C, and by an ``atexit`` hook) stops every tree and removes PostgreSQL's data dir.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -23,8 +29,6 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 from tests.deployment.airflow_api import AirflowApi
 from tests.deployment.emulator_process import RemoteEmulator, start_emulator
@@ -52,7 +56,7 @@ TRIGGERER_HEALTH_THRESHOLD = 15
 
 
 def airflow_settings(
-    home: Path, pg: Postgres, broker: str | None, api_port: int, connections: dict[str, str]
+    home: Path, pg: Postgres, broker: str, api_port: int, connections: dict[str, str]
 ) -> dict[str, str]:
     """The ``AIRFLOW__*`` settings every process of the deployment shares (same values in all)."""
     api = f"http://127.0.0.1:{api_port}"
@@ -61,7 +65,7 @@ def airflow_settings(
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if broker else "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.deployment.worker_identity.hostname",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -83,16 +87,15 @@ def airflow_settings(
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_THRESHOLD),
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "3",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__CELERY__BROKER_URL": broker,
+        "AIRFLOW__CELERY__RESULT_BACKEND": pg.celery_result_backend,
     }
-    if broker:
-        settings["AIRFLOW__CELERY__BROKER_URL"] = broker
-        settings["AIRFLOW__CELERY__RESULT_BACKEND"] = pg.celery_result_backend
     settings.update({f"AIRFLOW_CONN_{conn_id.upper()}": uri for conn_id, uri in connections.items()})
     return settings
 
 
 class Deployment:
-    """Start with :meth:`start` (or ``with``); see the module docstring."""
+    """Start with :meth:`start`, stop with :meth:`stop`; see the module docstring."""
 
     def __init__(
         self,
@@ -100,22 +103,17 @@ class Deployment:
         *,
         venv_bin: Path,
         dag_files: Sequence[Path],
-        executor: str = "celery",
         workers: Sequence[str] = ("w1", "w2"),
         worker_concurrency: int = 2,
         emulator_args: Sequence[str] = (),
-        marker: str | None = None,
     ) -> None:
-        if executor not in ("celery", "local"):
-            raise ValueError(f"executor must be celery or local, got {executor!r}")
         self.run_dir = run_dir
         self.venv_bin = venv_bin
         self.dag_files = list(dag_files)
-        self.executor = executor
-        self.initial_workers = list(workers) if executor == "celery" else []
+        self.initial_workers = list(workers)
         self.worker_concurrency = worker_concurrency
         self.emulator_args = list(emulator_args)
-        self.procs = ProcessRegistry(run_dir, marker or secrets.token_hex(8))
+        self.procs = ProcessRegistry(run_dir, secrets.token_hex(8))
         self.pg: Postgres | None = None
         self.emulator: RemoteEmulator | None = None
         self.env: dict[str, str] = {}
@@ -132,7 +130,7 @@ class Deployment:
         for dag_file in self.dag_files:
             shutil.copy(dag_file, home / "dags" / dag_file.name)
         self.pg = start_postgres(self.procs)
-        broker = start_redis(self.procs, self.run_dir) if self.executor == "celery" else None
+        broker = start_redis(self.procs, self.run_dir)
         self.emulator = start_emulator(self.procs, self.venv_bin / "python", *self.emulator_args)
         self.env = {
             **_base_environment(self.venv_bin),
@@ -153,18 +151,6 @@ class Deployment:
     def stop(self) -> None:
         self.procs.stop_all()
         remove_postgres_data(self.pg)
-
-    def __enter__(self) -> Deployment:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- processes
     def airflow_cli(self, args: list[str], timeout: float = 120.0) -> str:
@@ -234,16 +220,9 @@ class Deployment:
             if name.startswith("worker-") and child.alive()
         ]
 
-    def log_tails(self, chars: int = 1500) -> str:
-        return "\n".join(
-            f"--- {name}\n{tail(child.log, chars)}" for name, child in self.procs.children.items()
-        )
-
     # ---------------------------------------------------------------- emulator
     def emulator_connections(self) -> dict[str, str]:
         """``mailgun_deploy`` (direct API) and ``maton_deploy`` (gateway) as connection JSON."""
-        import json
-
         emu = self.require_emulator()
         return {
             "mailgun_deploy": json.dumps(emu.direct_connection()),
@@ -258,13 +237,6 @@ class Deployment:
     @property
     def processes_started(self) -> int:
         return self.procs.started_count
-
-    @property
-    def killed(self) -> list[str]:
-        return list(self.procs.killed)
-
-    def describe(self) -> dict[str, Any]:
-        return {"run_dir": str(self.run_dir), "api": self.api.base_url, "executor": self.executor}
 
 
 def _base_environment(venv_bin: Path) -> dict[str, str]:

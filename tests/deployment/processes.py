@@ -131,7 +131,6 @@ class ProcessRegistry:
         self.roots: list[Path] = [run_dir]
         self.children: dict[str, Child] = {}
         self.started_count = 0
-        self.killed: list[str] = []
         #: Processes the last-resort sweep of :meth:`stop_all` had to kill (escaped their tree).
         self.strays_swept = 0
         atexit.register(self.stop_all)
@@ -174,7 +173,6 @@ class ProcessRegistry:
         psutil.wait_procs(procs, timeout=30)
         child.popen.wait(timeout=30)
         del self.children[name]
-        self.killed.append(name)
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         """``sig`` to the tree, SIGKILL to whatever is left after the grace period."""

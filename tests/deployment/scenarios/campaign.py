@@ -49,6 +49,7 @@ class CampaignOutcome:
     wall_seconds: float
     processes_started: int
     started_during: int
+    startup_seconds: float
     tries_by_task: dict[str, int] = field(default_factory=dict)
     #: In-flight batches the retry found accepted by Mailgun (the rest it sent again).
     reconciled: int = 0
@@ -71,6 +72,7 @@ class CampaignOutcome:
             ("recipients / chunks", f"{RECIPIENTS} / {CHUNKS}"),
             ("run state", self.state),
             ("processes started", f"{self.processes_started} ({self.started_during} during the run)"),
+            ("deployment start-up", f"{self.startup_seconds:.0f} s"),
             ("workers killed", f"1 ({self.victim}, replaced by {self.replacement})"),
             ("killed chunk", f"send[{self.killed_chunk}]"),
             ("its ledger at the kill", dict(self.ledger_at_kill)),
@@ -156,6 +158,7 @@ def run_campaign_with_worker_kill(deploy: Deployment, replacement: str = "w3") -
         wall_seconds=wall,
         processes_started=deploy.processes_started,
         started_during=deploy.processes_started - started_before,
+        startup_seconds=deploy.startup_seconds,
         tries_by_task={key: int(ti["try_number"]) for key, ti in tis.items()},
         reconciled=int((deploy.api.xcom(DAG_ID, run_id, "send", chunk) or {}).get("reconciled", 0)),
     )
