@@ -27,6 +27,14 @@ class MailgunConfigError(MailgunError, ValueError):
     """The client or connection is configured wrongly (missing key, bad region, bad URL...)."""
 
 
+class MailgunQueryError(MailgunError, ValueError):
+    """A query the API would refuse, caught before anything is sent.
+
+    A start after its end, an unknown event name or metric, a malformed filter: the message names
+    the offending value and what the API accepts.
+    """
+
+
 class UnsafeURLError(MailgunError):
     """A URL (paging link, redirect) points at a host other than the configured one.
 
@@ -112,6 +120,10 @@ class MailgunServerError(MailgunAPIError):
     """5xx from Mailgun or the gateway."""
 
 
+class MailgunRetiredAPIError(MailgunAPIError):
+    """410: the endpoint was retired for this account (e.g. the Events API); use its successor."""
+
+
 class MatonGatewayError(MailgunAPIError):
     """An error produced by the Maton gateway itself (no connection, expired OAuth, bad key)."""
 
@@ -164,8 +176,8 @@ class AmbiguousSendError(MailgunError):
 
 
 def _count_recipients(fields: Sequence[tuple[str, str]]) -> int:
-    return sum(
-        len([part for part in value.split(",") if part.strip()])
-        for key, value in fields
-        if key in ("to", "cc", "bcc")
-    )
+    from email.utils import getaddresses
+
+    # getaddresses, not a split on commas: '"Doe, Jane" <jane@x.org>' is one recipient.
+    values = [value for key, value in fields if key in ("to", "cc", "bcc")]
+    return sum(1 for _, address in getaddresses(values) if address)

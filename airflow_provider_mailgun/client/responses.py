@@ -22,16 +22,36 @@ from airflow_provider_mailgun.client.errors import (
     MailgunBadRequestError,
     MailgunNotFoundError,
     MailgunRateLimitError,
+    MailgunRetiredAPIError,
     MailgunServerError,
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
 
+try:  # Airflow installs msgspec; its decoder is several times faster on large pages (Logs, events)
+    from msgspec.json import Decoder as _Decoder
+
+    _fast_decode: Any = _Decoder().decode
+except ImportError:  # pragma: no cover - the client also works without it
+    _fast_decode = None
+
 RATE_LIMIT_STATUSES = frozenset({420, 429})
 MAX_MESSAGE_CHARS = 300
+# Epoch seconds reach 1e11 in the year 5138; a larger X-RateLimit-Reset is in milliseconds.
+EPOCH_MILLISECONDS_FROM = 1e11
 
 _TRY_AGAIN_SECONDS = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 _TRY_AGAIN_DATE = re.compile(r"try again after ([A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} [\d:]+ \S+)")
+
+
+def loads(body: bytes) -> Any:
+    """JSON from bytes: msgspec's decoder when installed, else (and for anything it refuses) the stdlib's."""
+    if _fast_decode is not None:
+        try:
+            return _fast_decode(body)
+        except ValueError:
+            pass
+    return json.loads(body)
 
 
 def parse_success(status: int, body: bytes, method: str, path: str) -> Any:
@@ -39,7 +59,7 @@ def parse_success(status: int, body: bytes, method: str, path: str) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         text = _snippet(body.decode("utf-8", "replace"))
         raise MailgunUnexpectedResponseError(
@@ -75,9 +95,9 @@ def retry_after_seconds(
 ) -> float | None:
     """When the server says we may try again, in seconds from now.
 
-    Order: ``Retry-After`` (seconds or HTTP date), then ``X-RateLimit-Reset`` (epoch seconds),
-    then Mailgun's "try again after N seconds / <date>" text, then the webhooks API's
-    ``{"retry-seconds": N}`` body. ``None`` when the reply gives no hint.
+    Order: ``Retry-After`` (seconds or HTTP date), then ``X-RateLimit-Reset`` (epoch seconds or
+    milliseconds, or a delay in seconds), then Mailgun's "try again after N seconds / <date>" text,
+    then the webhooks API's ``{"retry-seconds": N}`` body. ``None`` when the reply gives no hint.
     """
     current = time.time() if now is None else now
     seconds = _retry_after_header(headers, now=current)
@@ -91,7 +111,10 @@ def retry_after_seconds(
         except ValueError:
             value = None
         if value is not None:
-            # Epoch seconds per Mailgun's Go SDK; small numbers can only be a delay in seconds.
+            # Epoch seconds per Mailgun's Go SDK; some gateways give epoch milliseconds (13 digits,
+            # which read as seconds would be a wait of decades); small numbers can only be a delay.
+            if value > EPOCH_MILLISECONDS_FROM:
+                value /= 1000.0
             return max(0.0, value - current) if value > 1e9 else max(0.0, value)
     found = _TRY_AGAIN_SECONDS.search(message)
     if found:
@@ -132,6 +155,20 @@ def error_for(
         )
     if status in (401, 403):
         return _auth_error(status, method, path, message, via_maton)
+    if via_maton and _gateway_did_not_forward(status, body, path):
+        return MatonGatewayError(
+            status,
+            method,
+            path,
+            message,
+            "the Maton gateway did not forward this Mailgun path; use a direct 'mailgun' connection "
+            "(Mailgun private API key, region us or eu) for the Logs, Metrics, analytics Tags and "
+            "validation APIs",
+        )
+    if status == 410:
+        return MailgunRetiredAPIError(
+            status, method, path, message, "Mailgun retired this endpoint for the account; use its successor"
+        )
     if status == 404:
         return MailgunNotFoundError(status, method, path, message, _not_found_hint(message, via_maton))
     if status >= 500:
@@ -155,6 +192,28 @@ def error_for(
             "(POST ctrl.maton.ai/connections) or set the maton_connection extra to an ACTIVE one",
         )
     return MailgunBadRequestError(status, method, path, message)
+
+
+#: Mailgun paths the Maton skill document does not show; a gateway may not forward them.
+_NEWER_API_PREFIXES = ("/v1/", "/v4/address/", "/v5/")
+
+
+def _gateway_did_not_forward(status: int, body: bytes, path: str) -> bool:
+    """A 404/405/501 on a newer API path whose body is not Mailgun's ``{"message": ...}``.
+
+    Mailgun's own errors carry ``message``; a gateway refusing a route answers in its own words
+    (``error``, an HTML page, or nothing), so the two can be told apart.
+    """
+    if status not in (404, 405, 501):
+        return False
+    native = path.split("/mailgun", 1)[-1] if "/mailgun/" in path else path
+    if not native.startswith(_NEWER_API_PREFIXES):
+        return False
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and isinstance(data.get("message"), str))
 
 
 def _auth_error(status: int, method: str, path: str, message: str, via_maton: bool) -> MailgunAPIError:

@@ -5,6 +5,10 @@ Example::
     get(f"{emu.url}/_emulator/messages?recipient=bob@example.com").json()["items"]
     post(f"{emu.url}/_emulator/faults", json={"error_rate": 0.2, "path": "/messages"})
     post(f"{emu.url}/_emulator/reset")
+    post(f"{emu.url}/_emulator/events", json={"event": "complained", "recipient": "ann@example.org"})
+    post(f"{emu.url}/_emulator/engage", json={"event": "opened", "tag": "newsletter"})
+    post(f"{emu.url}/_emulator/events_api", json={"enabled": False})      # Events answers 410
+    post(f"{emu.url}/_emulator/gateway", json={"forward_newer_apis": False})
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing import feedback, introspect
 from airflow_provider_mailgun.testing.context import own_base_url
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
+from airflow_provider_mailgun.testing.engagement import engage
 from airflow_provider_mailgun.testing.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
@@ -72,6 +77,24 @@ def routes(state: EmulatorState) -> list[Route]:
         )
         return json_response({"items": items, "total_count": len(items)})
 
+    async def add_event(request: Request) -> Response:
+        """A complaint or permanent bounce for mail already sent (see :mod:`.feedback`)."""
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        try:
+            item = feedback.record(
+                state,
+                str(data.get("event", "")),
+                str(data.get("recipient", "")),
+                data.get("domain"),
+                index_delay=float(data.get("index_delay") or 0.0),
+                storage_base=own_base_url(request.scope),
+            )
+        except (TypeError, ValueError) as exc:
+            return message_response(str(exc))
+        return json_response({"message": "Event recorded", "event": item})
+
     async def requests_log(request: Request) -> Response:
         items = introspect.requests(state)
         return json_response({"items": items, "total_count": len(items)})
@@ -111,9 +134,31 @@ def routes(state: EmulatorState) -> list[Route]:
             elif what == "advance":
                 state.advance(float(data.get("seconds", 0.0)))
             else:
-                state.add_domain(str(data["name"]).lower())
+                state.add_domain(str(data["name"]).lower(), region=str(data.get("region") or "us"))
         except (KeyError, TypeError, ValueError) as exc:
             return message_response(f"Invalid settings: {exc}")
+        return message_response("ok", 200)
+
+    async def engagement(request: Request) -> Response:
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        try:
+            added = engage(state, **data)
+        except (TypeError, ValueError) as exc:
+            return message_response(f"Invalid engagement: {exc}")
+        return json_response({"added": added})
+
+    async def switches(request: Request) -> Response:
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        what = request.scope["path"].rsplit("/", 1)[-1]
+        if what == "events_api":
+            keys = data.get("keys")
+            introspect.set_events_api(state, bool(data.get("enabled", True)), keys)
+        else:
+            introspect.set_gateway_forwards_newer_apis(state, bool(data.get("forward_newer_apis", True)))
         return message_response("ok", 200)
 
     async def connect(request: Request) -> Response:
@@ -131,10 +176,14 @@ def routes(state: EmulatorState) -> list[Route]:
         Route(f"{p}/messages", messages, methods=["GET"]),
         Route(f"{p}/messages/{{message_id}}/attachments/{{filename}}", attachment, methods=["GET"]),
         Route(f"{p}/events", events, methods=["GET"]),
+        Route(f"{p}/events", add_event, methods=["POST"]),
         Route(f"{p}/requests", requests_log, methods=["GET"]),
         Route(f"{p}/stats", stats, methods=["GET"]),
         Route(f"{p}/reset", reset, methods=["POST"]),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/maton/connect/{{conn_id}}", connect, methods=["GET"]),
+        Route(f"{p}/engage", engagement, methods=["POST"]),
+        Route(f"{p}/events_api", switches, methods=["POST"]),
+        Route(f"{p}/gateway", switches, methods=["POST"]),
         *(Route(f"{p}/{name}", settings, methods=["POST"]) for name in _SETTINGS),
     ]

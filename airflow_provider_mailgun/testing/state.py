@@ -31,11 +31,12 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MATON_KEY,
     DEFAULT_WEBHOOK_SIGNING_KEY,
 )
-from airflow_provider_mailgun.testing.events import COMPLAINED, FAIL_BOUNCE, EventStore
+from airflow_provider_mailgun.testing.events import COMPLAINED, FAIL_BOUNCE, UNSUBSCRIBED, EventStore
 from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec, RateLimiter
 from airflow_provider_mailgun.testing.lists import MailingList
 from airflow_provider_mailgun.testing.messages import MessageStore
 from airflow_provider_mailgun.testing.paging import SortedTable
+from airflow_provider_mailgun.testing.suppressions import make_record, merge_unsubscribe
 from airflow_provider_mailgun.testing.templates import Template
 from airflow_provider_mailgun.testing.util import rfc2822
 from airflow_provider_mailgun.testing.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
@@ -53,6 +54,10 @@ class EmulatorConfig:
     maton_keys: tuple[str, ...] = (DEFAULT_MATON_KEY,)
     maton_connections: tuple[str, ...] = (DEFAULT_MATON_CONNECTION,)
     domains: tuple[str, ...] = (DEFAULT_DOMAIN,)
+    #: Domains of Mailgun's EU region: served on the EU host only (``/_eu``), 404 on the US one.
+    eu_domains: tuple[str, ...] = ()
+    #: (key, domain) pairs: domain sending keys, accepted only to send on their domain.
+    sending_keys: tuple[tuple[str, str], ...] = ()
     rate_limit: float | None = None
     delivery_delay: float = 0.0
     faults: FaultSpec | None = None
@@ -71,6 +76,7 @@ class DomainState:
     created_at: float
     smtp_password: str = ""
     state: str = "active"
+    region: str = "us"
     tracking: dict[str, dict[str, Any]] = field(default_factory=dict)
     credentials: dict[str, float] = field(default_factory=dict)
     webhooks: dict[str, list[str]] = field(default_factory=dict)
@@ -157,12 +163,21 @@ class EmulatorState:
             self.lists: dict[str, MailingList] = {}
             self.routes: dict[str, dict[str, Any]] = {}
             self.connections: dict[str, dict[str, Any]] = {}
+            self.sending_keys: dict[str, str] = {key: domain.lower() for key, domain in cfg.sending_keys}
             self.request_log.clear()
+            # Accounts ("mailgun:<key>", "maton:<key>") whose Events API answers as retired;
+            # "*" retires it for every account.
+            self.events_api_retired: set[str] = set()
+            # A gateway that forwards only the v3 paths (False) answers v1/v4 paths with a 404.
+            self.gateway_forwards_newer_apis = True
+            self.validations: list[tuple[float, bool]] = []  # (time, deliverable) per validation
             self.counters: Counter[str] = Counter()
             self.fault_counts: Counter[str] = Counter()
             now = self.now()
             for i, name in enumerate(cfg.domains):
                 self.add_domain(name, created_at=now - 86400 * (len(cfg.domains) - i))
+            for name in cfg.eu_domains:
+                self.add_domain(name, created_at=now - 86400, region="eu")
             for i, conn_id in enumerate(cfg.maton_connections):
                 self.add_connection(conn_id, created_at=now - 3600 * (len(cfg.maton_connections) - i))
 
@@ -211,7 +226,9 @@ class EmulatorState:
         heapq.heappush(self.timers, (self.now() + delay, self._timer_seq, callback))
 
     # ------------------------------------------------------------------ domains
-    def add_domain(self, name: str, created_at: float | None = None) -> DomainState:
+    def add_domain(self, name: str, created_at: float | None = None, region: str = "us") -> DomainState:
+        if region not in ("us", "eu"):
+            raise ValueError(f"region must be 'us' or 'eu', got {region!r}")
         with self.lock:
             existing = self.domains.get(name)
             if existing is not None:
@@ -220,6 +237,7 @@ class EmulatorState:
                 name=name,
                 id=f"{self._id_rng.getrandbits(96):024x}",
                 created_at=self.now() if created_at is None else created_at,
+                region=region,
                 tracking={
                     "open": {"active": False, "place_at_the_top": False},
                     "click": {"active": False},
@@ -252,8 +270,8 @@ class EmulatorState:
         return bool(len(table)) and (address in table or address.rpartition("@")[2] in table)
 
     def apply_side_effects(self, domain: str, kind: int, copy: int, ts: float) -> None:
-        """Hard bounces join the bounce list, complaints the complaint list (when visible)."""
-        if kind not in (FAIL_BOUNCE, COMPLAINED):
+        """Hard bounces join the bounce list, complaints and unsubscribes theirs (when visible)."""
+        if kind not in (FAIL_BOUNCE, COMPLAINED, UNSUBSCRIBED):
             return
         dom = self.domains.get(domain)
         if dom is None:
@@ -263,12 +281,22 @@ class EmulatorState:
         if kind == FAIL_BOUNCE:
             if not self.is_whitelisted(dom, address):
                 dom.suppressions["bounces"].put(address, bounce_record(address, "550", "", ts))
+        elif kind == UNSUBSCRIBED:
+            table = dom.suppressions["unsubscribes"]
+            key, record = make_record(
+                "unsubscribes", {"address": address, "tags": list(batch.tags) or ["*"]}, ts
+            )
+            table.put(key, merge_unsubscribe(table.get(key), record))
         else:
             dom.suppressions["complaints"].put(address, {"address": address, "created_at": rfc2822(ts)})
 
     # -------------------------------------------------------------- connections
     def add_connection(
-        self, conn_id: str | None = None, status: str = "ACTIVE", created_at: float | None = None
+        self,
+        conn_id: str | None = None,
+        status: str = "ACTIVE",
+        created_at: float | None = None,
+        app: str = "mailgun",
     ) -> dict[str, Any]:
         with self.lock:
             if conn_id is None:
@@ -279,7 +307,7 @@ class EmulatorState:
                 "status": status,
                 "creation_time": created,
                 "last_updated_time": created,
-                "app": "mailgun",
+                "app": app,
                 "method": "API_KEY",
                 "metadata": {},
                 "session_token": f"{self._id_rng.getrandbits(128):032x}",
@@ -300,6 +328,11 @@ class EmulatorState:
         if not active:
             return None, "No active connection found for app mailgun; create one with the control API"
         return min(active, key=lambda c: c["creation_time"]), ""
+
+    def events_api_answers(self, account: str | None) -> bool:
+        """Whether the Events API still answers for this account (see ``events_api_retired``)."""
+        retired = self.events_api_retired
+        return not retired or ("*" not in retired and account not in retired)
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:

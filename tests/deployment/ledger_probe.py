@@ -62,10 +62,14 @@ def ledger_values(deploy: Deployment, dag_id: str, run_id: str, task_id: str, ma
 
 
 def batch_states(values: Iterable[str]) -> Counter[str]:
+    """Batch states across ledger records (the head and the retention index carry no batches)."""
     states: Counter[str] = Counter()
     for value in values:
-        chunk = json.loads(value)
-        states.update(record["s"] for record in chunk["batches"].values())
+        record = json.loads(value)
+        if "batches" in record:
+            states.update(batch["s"] for batch in record["batches"].values())
+        elif record.get("d"):
+            states["completed"] += 1
     return states
 
 
