@@ -27,8 +27,9 @@ would remove more than ``max_removal_fraction`` of the list, an empty source (un
 write, saying what would have happened (``AirflowFailException``: retrying would not help). With
 ``verify=True``, once something was written the list is read back and compared; uploads of more
 than 100 members are applied by Mailgun in the background, so the check waits for them up to
-``verify_timeout`` seconds (a member who unsubscribes during the sync also shows up as a
-difference). Every write is an upsert or a delete, so a failed write or check is repaired by the
+``verify_timeout`` seconds (a member who unsubscribes during the writes also shows up as a
+difference; one who unsubscribed while the list was read is kept unsubscribed: the unsubscribed
+members are read again just before writing). Every write is an upsert or a delete, so a failed write or check is repaired by the
 task's next try.
 
 XCom result: ``{"added", "updated", "removed", "unchanged", "invalid", "dry_run"}``; ``dry_run=True``
