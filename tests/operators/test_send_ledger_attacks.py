@@ -190,3 +190,56 @@ def test_a_mapped_send_cleared_as_a_whole_sends_nothing_again(
     assert set(_copies(mailgun_emulator).values()) == {1}
     for index in range(3):
         assert xcom_result(again, "send", index) == xcom_result(first_run, "send", index)
+
+
+class _CrashAfterExecuteOnTry2(MailgunSendMessageOperator):
+    """The re-run after a clear (try 2) is lost after execute() returned; its retry is try 3."""
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        if context["ti"].try_number == 2:
+            raise RuntimeError("worker lost after execute() returned")
+
+
+def test_a_retry_after_a_clear_that_resent_does_not_send_a_third_time(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    with DAG("attack_retry_after_clear", schedule=None, start_date=START, catchup=False) as dag:
+        _CrashAfterExecuteOnTry2(
+            task_id="send", mailgun_conn_id=mailgun_conn_id, from_email=FROM, to=_people(6), subject="s",
+            text="t", batch_size=2, reconcile_timeout=1, retries=1, retry_delay=timedelta(0),
+            resend_after_clear=True,
+        )  # fmt: skip
+    first_run = run_dag(dag)
+    again = clear_and_rerun(dag, first_run)
+    (ti,) = again.get_task_instances()
+    assert task_states(again) == {"send": "success"}
+    assert ti.try_number == 3
+    assert set(_copies(mailgun_emulator).values()) == {2}  # the first send and the resend, once each
+
+
+class _VariableLedger(MailgunSendMessageOperator):
+    """As on Airflow 3.0 to 3.2: no task state store, the ledger is kept in Variables."""
+
+    def execute(self, context: Any) -> Any:
+        return super().execute({k: v for k, v in context.items() if k != "task_state_store"})
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        if context["ti"].try_number == 1:
+            raise RuntimeError("worker lost after execute() returned")
+
+
+def test_the_variable_ledger_works_with_the_longest_ids(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    # dag_id and task_id at Airflow's 250-character limit: the Variable names must still fit.
+    dag_id, task_id = "d" * 250, "t" * 250
+    with DAG(dag_id, schedule=None, start_date=START, catchup=False) as dag:
+        _VariableLedger(
+            task_id=task_id, mailgun_conn_id=mailgun_conn_id, from_email=FROM, to=_people(600), subject="s",
+            text="t", batch_size=1, max_concurrency=8, reconcile_timeout=1, retries=1,
+            retry_delay=timedelta(0),
+        )  # fmt: skip
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {task_id: "success"}
+    assert set(_copies(mailgun_emulator).values()) == {1}  # 600 batches in 3 chunks; the retry sent none
+    assert len(xcom_result(dag_run, task_id)["message_ids"]) == 600
