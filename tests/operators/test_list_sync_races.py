@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_mailgun.operators.lists import MailgunSyncListMembersOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
+from tests.operators.test_list_sync_optouts import _stored
 
 LIST = "news@mg.example.com"
 
@@ -34,12 +35,6 @@ class _UnsubscribesWhileSyncing(MailgunSyncListMembersOperator):
         finally:
             hook.close()
         return plan
-
-
-def _stored(emu: MailgunEmulator) -> dict[str, tuple[str, dict[str, Any], bool]]:
-    with emu.state.lock:
-        records = dict(emu.state.lists[LIST].members.records)
-    return {key: (m["name"], m["vars"], m["subscribed"]) for key, m in records.items()}
 
 
 @pytest.mark.parametrize("removal", ["delete", "unsubscribe"])
