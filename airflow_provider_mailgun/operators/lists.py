@@ -29,8 +29,8 @@ write, saying what would have happened (``AirflowFailException``: retrying would
 than 100 members are applied by Mailgun in the background, so the check waits for them up to
 ``verify_timeout`` seconds (a member who unsubscribes during the writes also shows up as a
 difference; one who unsubscribed while the list was read is kept unsubscribed: the unsubscribed
-members are read again just before writing). Every write is an upsert or a delete, so a failed write or check is repaired by the
-task's next try.
+members are read again just before writing). Every write is an upsert or a delete, so a failed
+write or check is repaired by the task's next try.
 
 XCom result: ``{"added", "updated", "removed", "unchanged", "invalid", "dry_run"}``; ``dry_run=True``
 computes the same counts and writes nothing.
