@@ -36,8 +36,10 @@ if TYPE_CHECKING:
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 ON_AMBIGUOUS = ("reconcile", "skip", "resend", "fail")
-# Look for the accepted event from a little before the recorded send time: clocks differ.
-RECONCILE_MARGIN_SECONDS = 300.0
+# Look for the accepted event from well before the recorded send time: it is the worker's clock, and
+# Mailgun stamps events with its own. The lookup is narrowed to one recipient's accepted events and
+# the batch key decides, so a day of margin costs little and tolerates a worker clock that far ahead.
+RECONCILE_MARGIN_SECONDS = 86_400.0
 
 
 class UnsettledSendError(RuntimeError):
