@@ -161,7 +161,8 @@ def cut(
         if pause:
             _pause_until(state, ceiling, resume, now=now)
         return False
-    measured = accepted / (BURST_SECONDS + max(0.0, now - state.since))
+    # The server refused the next one: it allowed between `accepted` and one more; take the middle.
+    measured = (accepted + 0.5) / (BURST_SECONDS + max(0.0, now - state.since))
     pace = effective(state, ceiling)
     new = measured if pace is None else min(BETA * pace, measured)
     state.rate = max(MIN_RATE, new)

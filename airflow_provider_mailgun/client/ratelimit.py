@@ -176,12 +176,9 @@ class AdaptiveRateLimiter:
         now = self._clock()
         try:
             if status in RATE_LIMITED:
-                message = api_message(body)
-                retry_after = retry_after_seconds(headers or {}, message, now=now, body=body)
+                pause = _pause_hint(headers or {}, body, now)
                 self._update(
-                    lambda s: cut(
-                        s, self.max_rate, now=now, retry_after=retry_after, generation=ticket.generation
-                    )
+                    lambda s: cut(s, self.max_rate, now=now, retry_after=pause, generation=ticket.generation)
                 )
                 self._end_probe()
             elif headers is not None:
@@ -225,14 +222,14 @@ class AdaptiveRateLimiter:
         return Ticket(slot.generation, probing=slot.probing)
 
     def _observe(self, headers: Mapping[str, str], now: float) -> None:
-        remaining = headers.get("X-RateLimit-Remaining") or headers.get("x-ratelimit-remaining")
+        remaining = _header(headers, "X-RateLimit-Remaining")
         if remaining is None:
             return
         try:
             left = int(float(remaining))
         except ValueError:
             return
-        reset_in = reset_seconds(headers.get("X-RateLimit-Reset") or headers.get("x-ratelimit-reset"), now)
+        reset_in = reset_seconds(_header(headers, "X-RateLimit-Reset"), now)
         self._update(
             lambda s: observe_remaining(s, self.max_rate, now=now, remaining=left, reset_in=reset_in)
         )
@@ -264,6 +261,24 @@ class AdaptiveRateLimiter:
     async def _run(self, call: Callable[[], R]) -> R:
         # A store that may wait on the network (Redis) must not hold up the event loop.
         return await asyncio.to_thread(call) if self.store.remote else call()
+
+
+def _pause_hint(headers: Mapping[str, str], body: bytes, now: float) -> float | None:
+    """How long everyone pauses after a 429/420: the earliest time the server names.
+
+    ``Retry-After`` counts whole seconds and ``X-RateLimit-Reset`` names a whole epoch second, both
+    rounded up; the earlier of the two is still no earlier than the server allows. (The refused
+    request itself waits as the retry policy says.)
+    """
+    hint = retry_after_seconds(headers, api_message(body), now=now, body=body)
+    reset = reset_seconds(_header(headers, "X-RateLimit-Reset"), now)
+    if hint is None or reset is None:
+        return hint if reset is None else reset
+    return min(hint, reset)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return headers.get(name) or headers.get(name.lower())
 
 
 def _mark_probed(state: BucketState) -> None:
