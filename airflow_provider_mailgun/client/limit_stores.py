@@ -26,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from airflow_provider_mailgun.client.errors import MailgunConfigError
 from airflow_provider_mailgun.client.limit_state import IDLE_FORGET_SECONDS, BucketState
@@ -146,15 +146,15 @@ class RedisStore:
         return self._fallback.update(change)
 
     def _update(self, change: Change[T]) -> T:
-        def apply(pipe: Any) -> T:
+        def apply(pipe: Any) -> Any:
             state, result = change(_parse(pipe.get(self.key)))
             pipe.multi()
             data = json.dumps(state.to_dict(), separators=(",", ":"))
             pipe.set(self.key, data, ex=int(IDLE_FORGET_SECONDS) * 2)
             return result
 
-        result: T = self._redis.transaction(apply, self.key, value_from_callable=True)
-        return result
+        # WATCH the key, run apply, EXEC; on a conflict redis-py runs apply again.
+        return cast("T", self._redis.transaction(apply, self.key, value_from_callable=True))
 
 
 def _parse(raw: bytes | str | None) -> BucketState | None:

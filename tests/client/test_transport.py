@@ -389,3 +389,28 @@ def test_key_never_appears_in_logs_errors_or_reprs(
         assert key not in text
         assert basic not in text
     assert len(errors) == 4
+
+
+def test_the_environments_proxy_is_used(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test server plays the proxy: a request for another host arrives at it in absolute form.
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", httpserver.url_for("/").rstrip("/"))
+    httpserver.expect_request("/v3/routes/r").respond_with_json({"route": {"id": "r"}})
+    config = ClientConfig.for_mailgun(MAILGUN_KEY, base_url="http://api.mailgun.invalid", **FAST_RETRIES)
+    with MailgunClient(config) as client:
+        assert client.routes.get("r") == {"id": "r"}
+        assert client.routes.get("r") == {"id": "r"}  # the second request goes the same way
+    assert [request.host for request, _ in httpserver.log] == ["api.mailgun.invalid"] * 2
+
+
+def test_no_proxy_hosts_are_reached_directly(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("no_proxy", raising=False)
+    httpserver.expect_request("/v3/routes/r").respond_with_json({"route": {"id": "r"}})
+    config = ClientConfig.for_mailgun(
+        MAILGUN_KEY, base_url=httpserver.url_for("/").rstrip("/"), **FAST_RETRIES
+    )
+    with MailgunClient(config) as client:
+        assert client.routes.get("r") == {"id": "r"}
