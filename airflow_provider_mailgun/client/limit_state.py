@@ -1,28 +1,34 @@
 """The adaptive rate limit's state and rules, as pure functions of a state and the time.
 
-One :class:`BucketState` describes one account's allowance as this client believes it; a store
-(:mod:`.limit_stores`) keeps it in memory, in a file every process on the host shares, or in
-Redis. The rules:
+One :class:`BucketState` describes one account's allowance as the clients sharing it believe it;
+a store (:mod:`.limit_stores`) keeps it in memory, in a file every process on the host shares, or
+in Redis. The rules:
 
-- **Token bucket.** Requests are paced at ``rate`` per second, with a burst of up to one second's
-  worth. A fresh bucket, and one resuming after a pause, starts half full: the other half of the
-  server's burst stays unspent, as a margin for requests that arrive closer together than they
-  were sent.
-- **No limit known** (``rate`` is ``None``): requests go out unpaced until the server first
-  answers 429 or 420.
-- **Cut on 429/420.** Everyone pauses for the server's ``Retry-After`` (or ``X-RateLimit-Reset``,
-  or the "try again after" text); the new rate is the lower of ``BETA`` times the old one and
-  what the server accepted since the bucket last started: ``accepted / (1 s + elapsed)``, exact
-  for a server whose burst is one second's worth and which started full. Replies to requests
-  reserved before the cut do not cut again (one cut per round, however many requests were in
-  flight), and a refusal with nothing accepted before it teaches no rate (only its pause).
-- **Recover.** While callers wait on the learned limit, it climbs back towards the rate before
-  the last cut (a fifth of the gap per second) and past it by 1% of it per second; ten seconds
-  after the cut it grows by a tenth per second, so a passing 429 does not hold a client back.
-  A client never paces above its configured ``max_requests_per_second``.
+- **Token bucket.** Requests are paced at the learned ``rate`` (never above the client's own
+  ``max_requests_per_second``), with a burst of up to one second's worth. A fresh bucket starts
+  half full, and one resuming after a pause holds half of what the server refilled meanwhile:
+  the rest of the server's burst stays unspent, a margin for requests that arrive closer
+  together than they were sent. With neither a learned nor a configured rate, nothing is paced.
+- **Learn on 429.** Everyone pauses for the server's hint (``Retry-After``, ``X-RateLimit-Reset``
+  or the "try again after" text; the earlier of the headers) and the rate is cut: to what the
+  server accepted since the bucket last started, ``(accepted + 0.5) / (refilled burst +
+  elapsed)`` (exact for a server whose burst is one second's worth), or when a rate was known
+  already to ``BETA`` of it if that is lower, taking at most half of it at once.
+- **One cut per cause.** Replies to requests paced before the cut do not cut again (one cut
+  per round, however many were in flight). A 420 (Mailgun's hourly or daily sending quota) only
+  pauses; so does a 429 with nothing accepted before it, or to a client that was not pushing
+  against the limit (sending slower than allowed, it learns nothing about the limit).
+- **Glitches are not limits.** A limit, once learned, stops the refusals. A refusal soon after a
+  cut, at a pace no higher than the pace refused before, is taken for a glitch: the refused
+  request waits its turn, the others go on (without the burst), and such cuts come ever further
+  apart; three in a row, and the learned limit is forgotten. Refusals of more than a fifth of
+  the requests are a limit all the same.
+- **Grow back.** While callers wait on the learned limit it climbs towards just below the pace
+  last refused (a fifth of the gap per second) and past it by 1% per second; twenty seconds
+  after the last cut it grows by 5% per second, so a passing 429 does not hold a client back.
 - **Server hints.** ``X-RateLimit-Remaining: 0`` with a reset time pauses everyone until then,
   and a low remaining count caps the tokens.
-- **Forget.** A state nobody used for ``IDLE_FORGET_SECONDS`` starts over from the configuration.
+- **Forget.** A state nobody used for ``IDLE_FORGET_SECONDS`` starts over.
 
 The state holds what was learned about the account; each client's own ceiling is applied when it
 takes a slot, so clients with different settings can share one state.
@@ -39,26 +45,41 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-#: A new rate is at most this fraction of the rate that provoked a 429.
-BETA = 0.9
 #: The burst, in seconds of the current rate.
 BURST_SECONDS = 1.0
-#: The share of the burst a fresh or resumed bucket may spend at once.
+#: The share of the burst (of what the server refilled, after a pause) spent at once.
 START_FILL = 0.5
-#: Per second, the rate recovers this share of the gap to the rate before the last cut ...
-RECOVER_SHARE = 0.2
-#: ... and climbs past it by this fraction of it (additive increase) ...
-PROBE_GROWTH = 0.01
-#: ... until this long after the cut, from when it grows by a tenth per second: a limit learned
-#: from a passing 429 must not hold a client back for long.
-CALM_SECONDS = 10.0
-CALM_GROWTH = 0.1
+#: A cut keeps at most this share of the pace that was refused ...
+BETA = 0.9
+#: ... and at least this share, however low the measured rate.
+DEEPEST_CUT = 0.5
+#: The fewest accepted requests a rate is measured from (fewer: a plain ``BETA`` cut).
+MIN_EVIDENCE = 5
+#: The shortest window a rate is measured over, in seconds.
+MIN_WINDOW = 0.1
 #: The lowest rate a cut can reach, in requests per second.
 MIN_RATE = 0.5
+#: A refusal at a pace up to this much above the pace refused before ...
+GROWN_MARGIN = 0.1
+#: ... within this long of the last cut (doubled for each such cut in a row) is a glitch ...
+CUT_SPACING = 1.0
+MAX_STREAK = 6
+#: ... and this many such cuts in a row make the learned limit forgotten.
+UNLEARN_STREAK = 3
+#: More than this share of the requests since the last start refused (two at least) is a limit.
+DENSE = 0.2
+#: Growth: per second, this share of the gap to ``RECOVER_TO`` of the pace last refused ...
+RECOVER_SHARE = 0.2
+RECOVER_TO = 0.9
+#: ... plus this fraction of the rate the last cut set (additive) ...
+PROBE_GROWTH = 0.01
+#: ... and from this long after the last cut, this fraction per second (multiplicative).
+CALM_SECONDS = 20.0
+CALM_GROWTH = 0.05
 #: Everyone pauses at most this long: a longer hint is likely a quota of one API (webhooks: per
 #: minute; sending: per hour), which the refused request itself waits out or fails on.
 MAX_PAUSE = 10.0
-#: A state unused this long starts over from the configuration.
+#: A state unused this long starts over.
 IDLE_FORGET_SECONDS = 300.0
 
 
@@ -73,9 +94,14 @@ class BucketState:
     :param generation: bumped by every cut; a reply to an older reservation does not cut again.
     :param pauses: bumped by every pause; a caller who reserved before one must reserve again.
     :param since: when the bucket last started (fresh or after a pause).
+    :param primed: the share of its burst the server is presumed to have held at ``since``:
+        all of it at a fresh start, as much as a pause let it refill after one.
     :param taken: requests reserved since ``since``.
-    :param before_cut: the rate before the last cut, which recovery climbs back to.
+    :param refused: of those, refused (429).
+    :param before_cut: the rate the last cut set (the base of additive growth).
+    :param refused_pace: the pace of the last refusal we had grown into (see :func:`cut`).
     :param cut_at: when the last cut happened.
+    :param streak: cuts in a row below ``refused_pace``, each soon after the one before.
     :param grown_at: when the rate was last considered for growth.
     :param used_at: when the state was last used.
     :param probed: a probe for a limit (requests one at a time) has ended, with or without a 429.
@@ -87,9 +113,13 @@ class BucketState:
     generation: int = 0
     pauses: int = 0
     since: float = 0.0
+    primed: float = 1.0
     taken: int = 0
+    refused: int = 0
     before_cut: float | None = None
-    cut_at: float = 0.0
+    refused_pace: float | None = None
+    cut_at: float = -1e9
+    streak: int = 0
     grown_at: float = 0.0
     used_at: float = 0.0
     probed: bool = False
@@ -148,29 +178,74 @@ def cut(
     now: float,
     retry_after: float | None,
     generation: int,
+    quota: bool = False,
+    pushing: bool = True,
 ) -> bool:
-    """A 429/420 answered a request reserved in ``generation``; True when this reply cut the rate."""
+    """A 429 (or a 420, ``quota=True``) answered a request reserved in ``generation``.
+
+    Returns True when this reply cut the rate. A 420 is Mailgun's sending quota (recipients per
+    hour or day), not a request rate: it pauses everyone for its hint and teaches no rate. Nor
+    does a 429 to a client that was not ``pushing`` (none of its requests were held back by the
+    limit just before): sending slower than it was allowed to, it learns nothing about the limit.
+    """
     state.used_at = now
     state.probed = True
     pause = min(MAX_PAUSE, max(0.0, retry_after or 0.0))
     resume = max(state.at, now + pause)
     accepted = max(0, state.taken - 1)  # this request was refused
-    if generation < state.generation or not accepted:
-        # Another reply of this round already cut, or nothing was accepted to learn a rate from:
-        # only honour the server's pause.
+    pace = effective(state, ceiling)
+    if generation < state.generation or quota or not accepted or not pushing:
+        # Another reply of this round already cut, a quota, nothing accepted to learn a rate
+        # from, or a client slower than its pace: only honour the server's pause.
         if pause:
             _pause_until(state, ceiling, resume, now=now)
         return False
-    # The server refused the next one: it allowed between `accepted` and one more; take the middle.
-    measured = (accepted + 0.5) / (BURST_SECONDS + max(0.0, now - state.since))
-    pace = effective(state, ceiling)
-    new = measured if pace is None else min(BETA * pace, measured)
-    state.rate = max(MIN_RATE, new)
-    state.before_cut = pace if pace is not None else state.rate
+    # Refused above the pace refused last time: we grew into the limit again, a plain cut.
+    last = state.refused_pace
+    grown = pace is None or last is None or pace > (1 + GROWN_MARGIN) * last
+    spacing = CUT_SPACING * 2**state.streak
+    state.refused += 1
+    # Many refused among few sent since the last start: not a glitch, the limit is lower.
+    dense = state.refused >= 2 and state.refused > DENSE * state.taken
+    if not grown and not dense and now - state.cut_at < spacing:
+        # Refused below the pace refused last time, soon after a cut. A limit, once learned, stops
+        # the refusals; refusals that keep coming whatever the pace are something else (passing
+        # glitches): the refused request waits its turn, the others go on without the burst, and
+        # such cuts come ever further apart.
+        state.tokens = min(state.tokens, 0.0)
+        state.grown_at = max(state.grown_at, now)
+        return False
+    streak = not grown and not dense and now - state.cut_at < 2 * spacing
+    state.streak = min(state.streak + 1, MAX_STREAK) if streak else 0
+    if state.streak >= UNLEARN_STREAK:
+        # Refusals keep coming below the learned limit however far apart we cut: they are not
+        # about the rate. Forget the limit (back to the configured pace, or none) and go on.
+        state.rate = state.refused_pace = state.before_cut = None
+        state.streak = 0
+        state.cut_at = now
+        # Measure afresh from here: whatever burst the server had is spent.
+        state.since, state.taken, state.primed, state.refused = now, 0, 0.0, 0
+        return False
+    state.rate = max(MIN_RATE, _cut_rate(state, pace, accepted, now))
+    state.before_cut = state.rate
+    if grown:
+        state.refused_pace = pace if pace is not None else state.rate
     state.cut_at = now
     state.generation += 1
     _pause_until(state, ceiling, resume, now=now)
     return True
+
+
+def _cut_rate(state: BucketState, pace: float | None, accepted: int, now: float) -> float:
+    # Since `since` the server let through its primed burst plus its rate per second, and refused
+    # the next request: it allowed between `accepted` and one more, so take the middle.
+    window = state.primed * BURST_SECONDS + max(0.0, now - state.since)
+    measured = (accepted + 0.5) / max(window, MIN_WINDOW)
+    if pace is None:
+        return measured
+    if accepted < MIN_EVIDENCE:
+        return BETA * pace  # too few requests since the last start to measure anything by
+    return max(DEEPEST_CUT * pace, min(BETA * pace, measured))
 
 
 def observe_remaining(
@@ -189,27 +264,33 @@ def _pause_until(state: BucketState, ceiling: float | None, resume: float, *, no
     """Everyone waits until ``resume``; the bucket then holds what the server refilled meanwhile,
     up to ``START_FILL`` of the burst."""
     rate = effective(state, ceiling)
-    refilled = min(1.0, (resume - now) / BURST_SECONDS)
+    refilled = min(1.0, max(0.0, resume - now) / BURST_SECONDS)
     state.pauses += 1
+    state.refused = 0
     state.at = resume
     state.since = resume
+    state.primed = refilled
     state.taken = 0
     state.grown_at = resume
     state.tokens = _burst(rate) * START_FILL * refilled if rate else 0.0
 
 
 def _grow(state: BucketState, ceiling: float | None, now: float, *, limited: bool) -> None:
-    """Recovery: back towards the rate before the last cut, then slowly past it, then faster."""
+    """Growth while callers wait on the learned limit: additive, then faster after a calm spell.
+
+    Only time spent waiting counts: an idle or capped client has learned nothing about more.
+    """
     seconds = now - state.grown_at
     state.grown_at = max(state.grown_at, now)
     if seconds <= 0 or not limited or state.rate is None:
         return
-    target = state.before_cut or state.rate
     if now - state.cut_at >= CALM_SECONDS:
         grown = state.rate * (1.0 + CALM_GROWTH * seconds)
     else:
-        gap = max(0.0, target - state.rate)
-        grown = state.rate + gap * min(1.0, RECOVER_SHARE * seconds) + PROBE_GROWTH * target * seconds
+        # Back towards the pace last refused (a cut below it was a glitch's, or too deep), then on.
+        gap = max(0.0, RECOVER_TO * (state.refused_pace or state.rate) - state.rate)
+        grown = state.rate + gap * min(1.0, RECOVER_SHARE * seconds)
+        grown += PROBE_GROWTH * (state.before_cut or state.rate) * seconds
     state.rate = grown if ceiling is None else min(ceiling, grown)
 
 

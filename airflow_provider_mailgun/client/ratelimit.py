@@ -24,6 +24,7 @@ refused rather than one per thread in flight.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,10 +44,13 @@ from airflow_provider_mailgun.client.limit_state import (
 from airflow_provider_mailgun.client.limit_stores import BucketStore, LocalStore, account_key, store_for
 from airflow_provider_mailgun.client.responses import api_message, reset_seconds, retry_after_seconds
 
+log = logging.getLogger(__name__)
 R = TypeVar("R")
 RATE_LIMITED = frozenset({420, 429})
 #: How long a process probes one request at a time when no limit is known.
 PROBE_SECONDS = 1.0
+#: A 429 teaches a rate only if a caller was held back by the limit this recently (seconds).
+PUSHING_SECONDS = 1.0
 
 
 class RateLimiter:
@@ -132,16 +136,20 @@ class AdaptiveRateLimiter:
         self._in_flight = 0
         self._probing = max_rate is None
         self._probe_started: float | None = None
+        # When a caller of this process was last held back (at the probe's gate or for a slot).
+        self._held_at = float("-inf")
 
     def acquire(self) -> Ticket:
         """Block until this caller may send; pass the ticket to :meth:`finish` afterwards."""
         with self._gate:
             while self._probing and self._in_flight > 0:
+                self._held_at = self._clock()
                 self._gate.wait(0.05)
             self._in_flight += 1
         try:
             slot = self._take()
             while slot.wait > 0:
+                self._held_at = self._clock() + slot.wait
                 self._sleep(slot.wait)
                 again = self._take_if_paused(slot.pauses)
                 if again is None:
@@ -156,6 +164,7 @@ class AdaptiveRateLimiter:
         """The same without blocking the event loop (no probing: the async client only reads)."""
         slot = await self._run(self._take)
         while slot.wait > 0:
+            self._held_at = self._clock() + slot.wait
             await asyncio.sleep(slot.wait)
             again = await self._run(partial(self._take_if_paused, slot.pauses))
             if again is None:
@@ -177,9 +186,25 @@ class AdaptiveRateLimiter:
         try:
             if status in RATE_LIMITED:
                 pause = _pause_hint(headers or {}, body, now)
-                self._update(
-                    lambda s: cut(s, self.max_rate, now=now, retry_after=pause, generation=ticket.generation)
-                )
+                generation, quota = ticket.generation, status == 420
+                pushing = now - self._held_at < PUSHING_SECONDS
+
+                def refused(state: BucketState) -> float | None:
+                    if not cut(
+                        state,
+                        self.max_rate,
+                        now=now,
+                        retry_after=pause,
+                        generation=generation,
+                        quota=quota,
+                        pushing=pushing,
+                    ):
+                        return None
+                    return effective(state, self.max_rate)
+
+                pace = self._update(refused)
+                if pace is not None:
+                    log.info("Rate limited (HTTP %s): pacing at %.1f requests/s from now.", status, pace)
                 self._end_probe()
             elif headers is not None:
                 self._observe(headers, now)
