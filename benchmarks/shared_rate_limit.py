@@ -17,12 +17,11 @@ duplicates and nobody missed.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
+import importlib.util
 import time
 from typing import Any
 
+from airflow_provider_mailgun.testing.redis_server import local_redis
 from benchmarks.common import Emulator, emulator, record, use_connection
 from benchmarks.sender import fresh_limit_dir, report, spawn, start_together
 
@@ -64,32 +63,6 @@ def _round(emu: Emulator, extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _redis_server() -> tuple[subprocess.Popen[bytes], str] | None:
-    """A throwaway ``redis-server`` on a free port, or None when it or the client is missing."""
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        return None
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        with socket.socket() as conn:
-            if conn.connect_ex(("127.0.0.1", port)) == 0:
-                return process, f"redis://127.0.0.1:{port}/0"
-        time.sleep(0.05)
-    process.kill()
-    return None
-
-
 def _meets(result: dict[str, Any]) -> bool:
     return (
         result["send_requests"] >= WORKERS * PER_WORKER // 1000
@@ -111,16 +84,11 @@ def run() -> dict[str, Any]:
     with emulator("--rate-limit", str(RATE)) as emu:
         figures["host"] = _round(emu, {})
         figures["process"] = _round(emu, {"rate_limit_scope": "process"})
-        server = _redis_server()
-        if server is None:
-            figures["redis"] = "skipped: install redis-server and the redis extra to run it"
-        else:
-            process, url = server
-            try:
+        with local_redis() as url:
+            if url is None or importlib.util.find_spec("redis") is None:
+                figures["redis"] = "skipped: install redis-server and the redis extra to run it"
+            else:
                 figures["redis"] = _round(emu, {"rate_limit_scope": "process", "rate_limit_redis_url": url})
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
     targets = {"host-shared: 100 sends within 1.15 x 10 s, <= 2% 429, no duplicates": _meets(figures["host"])}
     if isinstance(figures["redis"], dict):
         targets["redis-shared: 100 sends within 1.15 x 10 s, <= 2% 429, no duplicates"] = _meets(

@@ -9,16 +9,14 @@ asserted loosely: this is not a timing test.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from airflow_provider_mailgun.testing import MailgunEmulator
+from airflow_provider_mailgun.testing.redis_server import local_redis
 from tests.conftest import REPO_ROOT
 
 SENDERS = 4
@@ -70,28 +68,12 @@ def test_processes_on_one_host_share_the_limit(
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     pytest.importorskip(
-        "redis", reason="install the redis extra: pip install 'airflow-provider-mailgun[redis]'"
+        "redis", reason="install the redis extra: pip install airflow-provider-mailgun[redis]"
     )
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("install redis-server to run the Redis-shared rate limit test")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with local_redis() as url:
+        if url is None:
+            pytest.skip("install redis-server to run the Redis-shared rate limit test")
+        yield url
 
 
 def test_processes_share_the_limit_through_redis(
