@@ -157,6 +157,9 @@ def machine() -> dict[str, Any]:
 
     return {
         "cores": os.cpu_count(),
+        # Other work on the machine when the record was written (1, 5, 15 minutes): figures taken
+        # under a load above the core count are not representative.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "airflow": version("apache-airflow"),
