@@ -44,8 +44,13 @@ def _run(emu: Emulator, sender: str, conn: dict[str, str]) -> dict[str, Any]:
     log = emu.requests_log()
     sends = [r for r in log if r["method"] == "POST" and r["path"].endswith("/messages")]
     copies = emu.get("/_emulator/copies")
+    times = [r["time"] for r in log]
     return {
         **result,
+        # Wall time before the first request reached the emulator (planning, for the operator) and
+        # from the first request to the last (sending, paced by the limit).
+        "first_request_seconds": round(min(times) - result["started_at"], 3) if times else None,
+        "sending_seconds": round(max(times) - min(times), 3) if times else None,
         "requests": len(log),
         "send_requests": len(sends),
         "responses_429": sum(1 for r in log if r["status"] == 429),
@@ -79,6 +84,8 @@ def run() -> dict[str, Any]:
     for name in senders:
         figures[name] = {
             "wall_seconds_median": _median(runs[name], "wall_seconds"),
+            "first_request_seconds_median": _median(runs[name], "first_request_seconds"),
+            "sending_seconds_median": _median(runs[name], "sending_seconds"),
             "send_requests_median": _median(runs[name], "send_requests"),
             "responses_429_median": _median(runs[name], "responses_429"),
             "client_cpu_seconds_median": _median(runs[name], "cpu_seconds"),
@@ -108,7 +115,8 @@ def run() -> dict[str, Any]:
         and dropped["operator_direct"]["recipients_reached"] == RECIPIENTS,
     }
     summary = (
-        f"operator {op['wall_seconds_median']:.2f} s / {op['send_requests_median']:.0f} sends / "
+        f"operator {op['wall_seconds_median']:.2f} s (first request at "
+        f"{op['first_request_seconds_median']:.2f} s) / {op['send_requests_median']:.0f} sends / "
         f"{op['responses_429_median']:.0f} x 429 / CPU {op['client_cpu_seconds_median']:.2f} s / "
         f"+{op['above_baseline_mb_median']} MB; SDK {sdk['wall_seconds_median']:.2f} s / "
         f"{sdk['send_requests_median']:.0f} / {sdk['responses_429_median']:.0f} x 429 / "
