@@ -190,8 +190,9 @@ class Transport:
                 auth=self._auth,
                 timeout=self.config.timeout,
                 allow_redirects=False,
-                # Per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's
-                # verify=False, which would silently ignore an explicit verify_tls=false.
+                # Per request: on a session that reads the environment (one passed in), requests
+                # lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's verify=False,
+                # which would silently ignore an explicit verify_tls=false.
                 verify=None if self.config.verify_tls else False,
                 proxies=self._proxies.get(call.url) if self._proxies else None,
             )
