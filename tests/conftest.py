@@ -34,3 +34,15 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limit_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a fresh host: what one test taught the rate limiter stays with it.
+
+    Many tests share one emulator (one account), and the limiter shares what it learns per account
+    and host: without this, a test that provokes 429s on purpose would slow the tests after it.
+    """
+    from airflow_provider_mailgun.client.limit_stores import STATE_DIR_ENV
+
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("ratelimit")))

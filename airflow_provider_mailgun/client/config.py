@@ -27,6 +27,8 @@ MATON_APP = "mailgun"
 # Maton documents 10 requests per second per account; staying at it avoids 429s.
 MATON_REQUESTS_PER_SECOND = 10.0
 DEFAULT_TIMEOUT = (10.0, 60.0)
+RATE_LIMIT_SCOPES = ("host", "process")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 AuthScheme = Literal["basic", "bearer"]
 
@@ -43,7 +45,11 @@ class ClientConfig:
     :param ctrl_base: Maton control host, for connection management (Maton only).
     :param maton_connection: sent as the ``Maton-Connection`` header when set.
     :param timeout: (connect, read) seconds for every request.
-    :param max_requests_per_second: client-side rate limit shared by all users of one client.
+    :param max_requests_per_second: the client's starting rate and ceiling; ``None`` starts without
+        a limit. Either way the client learns the account's limit from 429/420 replies.
+    :param rate_limit_scope: who shares what the client learns about the rate limit: ``host``
+        (every process on this host, through a file) or ``process``.
+    :param rate_limit_redis_url: a Redis URL; when set, every worker using it shares one limit.
     :param max_attempts: attempts per request, the first included.
     :param backoff_base: first backoff in seconds (exponential with full jitter).
     :param backoff_max: cap of one backoff in seconds.
@@ -60,6 +66,8 @@ class ClientConfig:
     maton_connection: str | None = None
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     max_requests_per_second: float | None = None
+    rate_limit_scope: str = "host"
+    rate_limit_redis_url: str | None = field(default=None, repr=False)
     max_attempts: int = 6
     backoff_base: float = 0.5
     backoff_max: float = 30.0
@@ -78,6 +86,13 @@ class ClientConfig:
         rate = self.max_requests_per_second
         if rate is not None and (not math.isfinite(rate) or rate <= 0):
             raise MailgunConfigError(f"max_requests_per_second must be a positive number, got {rate!r}.")
+        if self.rate_limit_scope not in RATE_LIMIT_SCOPES:
+            scope, scopes = self.rate_limit_scope, ", ".join(RATE_LIMIT_SCOPES)
+            raise MailgunConfigError(f"rate_limit_scope must be one of {scopes}, got {scope!r}.")
+        redis_url = self.rate_limit_redis_url
+        if redis_url is not None and not redis_url.startswith(REDIS_SCHEMES):
+            # The URL may hold a password: name the schemes, never echo the value.
+            raise MailgunConfigError(f"rate_limit_redis_url must start with {', '.join(REDIS_SCHEMES)}.")
         if self.max_attempts < 1:
             raise MailgunConfigError(f"max_attempts must be at least 1, got {self.max_attempts}.")
         if len(self.timeout) != 2 or min(self.timeout) <= 0:

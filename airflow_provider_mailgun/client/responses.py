@@ -104,18 +104,9 @@ def retry_after_seconds(
     if seconds is not None:
         return seconds
     lowered = {key.lower(): value for key, value in headers.items()}
-    reset = lowered.get("x-ratelimit-reset")
-    if reset:
-        try:
-            value = float(reset)
-        except ValueError:
-            value = None
-        if value is not None:
-            # Epoch seconds per Mailgun's Go SDK; some gateways give epoch milliseconds (13 digits,
-            # which read as seconds would be a wait of decades); small numbers can only be a delay.
-            if value > EPOCH_MILLISECONDS_FROM:
-                value /= 1000.0
-            return max(0.0, value - current) if value > 1e9 else max(0.0, value)
+    seconds = reset_seconds(lowered.get("x-ratelimit-reset"), current)
+    if seconds is not None:
+        return seconds
     found = _TRY_AGAIN_SECONDS.search(message)
     if found:
         return float(found.group(1))
@@ -131,6 +122,21 @@ def retry_after_seconds(
     if isinstance(data, dict) and isinstance(data.get("retry-seconds"), int | float):
         return float(data["retry-seconds"])
     return None
+
+
+def reset_seconds(value: str | None, now: float) -> float | None:
+    """An ``X-RateLimit-Reset`` value as seconds from ``now`` (``None`` when absent or unreadable)."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    # Epoch seconds per Mailgun's Go SDK; some gateways give epoch milliseconds (13 digits, which
+    # read as seconds would be a wait of decades); small numbers can only be a delay in seconds.
+    if number > EPOCH_MILLISECONDS_FROM:
+        number /= 1000.0
+    return max(0.0, number - now) if number > 1e9 else max(0.0, number)
 
 
 def error_for(

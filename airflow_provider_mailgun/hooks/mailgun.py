@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_mailgun.client import ClientConfig, MailgunClient, MailgunConfigError, MailgunError
@@ -72,6 +73,9 @@ class MailgunHook(BaseHook):
             conn = None
         config = config_for(self.mailgun_conn_id, conn)
         mask_secret(config.api_key)
+        redis_password = urlsplit(config.rate_limit_redis_url or "").password
+        if redis_password:
+            mask_secret(redis_password)
         return config
 
     @cached_property
