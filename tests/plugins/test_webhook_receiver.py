@@ -143,3 +143,36 @@ def test_settings_refuse_a_receiver_that_could_not_be_airtight() -> None:
         ReceiverSettings(signing_key="", assets=frozenset({ASSET}))
     with pytest.raises(ValueError, match="at least one asset"):
         ReceiverSettings(signing_key=KEY, assets=frozenset())
+    with pytest.raises(ValueError, match="whitespace"):
+        ReceiverSettings(signing_key=KEY + "\n", assets=frozenset({ASSET}))
+
+
+def test_deeply_nested_json_is_refused_as_not_json_not_a_server_error(client: TestClient) -> None:
+    """Python's JSON decoder gives up on deep nesting with a RecursionError, not a ValueError."""
+    client = TestClient(client.app, raise_server_exceptions=False)
+    reply = post(client, b"[" * 30_000 + b"]" * 30_000)
+    assert (reply.status_code, reply.json()) == (400, {"message": "The body is not JSON."})
+
+
+def test_a_signing_key_read_from_a_command_is_used_without_its_trailing_newline(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``signing_key_cmd = cat /run/secrets/key`` (or ``echo``) ends with a newline, which Airflow
+    keeps: every genuine webhook was refused as forged."""
+    monkeypatch.setenv("MAILGUN_EVENTS_CONN_ID", "mailgun_default")
+    sync_dag(EXAMPLES, "mailgun_complaints_unsubscribe")
+    monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__ENABLED", "True")
+    monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__SIGNING_KEY_CMD", f"echo {KEY}")
+    monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__ASSETS", ASSET)
+    settings = ReceiverSettings.from_airflow_config()
+    assert settings is not None
+    reply = post(TestClient(create_app(settings)), signed(event_data("ev-cmd")))
+    assert reply.status_code == 200
+
+
+def test_tokens_are_remembered_for_as_long_as_their_timestamp_is_accepted() -> None:
+    """Claims on tokens are pruned after two hours: a longer max_age would let a captured signature
+    be replayed (with other event data, which the signature does not cover) once its claim is gone."""
+    with pytest.raises(ValueError, match="max_age_seconds"):
+        ReceiverSettings(signing_key=KEY, assets=frozenset({ASSET}), max_age_seconds=3 * 3600)
+    ReceiverSettings(signing_key=KEY, assets=frozenset({ASSET}), max_age_seconds=3600)
