@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from airflow_provider_mailgun.plugins.webhook_receiver import TOKEN_CLAIM_SECONDS
 from airflow_provider_mailgun.triggers.event_batch import batch_payload
-from airflow_provider_mailgun.triggers.event_sources import from_events_item
+from airflow_provider_mailgun.triggers.event_sources import from_api_item
 
 Outcome = Literal["recorded", "duplicate", "replayed", "unknown_asset", "not_an_event"]
 CLAIM_PREFIX = "mailgun_webhook:"
@@ -47,7 +47,7 @@ def record_webhook(asset_name: str, token: str, event_data: Mapping[str, Any]) -
     from sqlalchemy import select
     from sqlalchemy.exc import IntegrityError
 
-    event = from_events_item(event_data)
+    event = from_api_item(event_data)
     if event is None:
         return "not_an_event"
     claims = {
