@@ -119,6 +119,7 @@ class AsyncTransport:
                 method,
                 path,
                 via_maton=self.config.via_maton,
+                secrets=self.config.secrets(),
             )
         return parse_success(response.status_code, response.content, method, path)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -136,9 +136,16 @@ def error_for(
     path: str,
     *,
     via_maton: bool,
+    secrets: Sequence[str] = (),
 ) -> MailgunAPIError:
-    """The exception for an error reply, with a hint that says what to do when we know."""
+    """The exception for an error reply, with a hint that says what to do when we know.
+
+    ``secrets`` (the key, as sent) are cut out of the server's words: a gateway may quote them.
+    """
     message = api_message(body)
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
     if status in RATE_LIMIT_STATUSES:
         return MailgunRateLimitError(
             status,

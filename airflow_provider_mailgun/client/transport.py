@@ -200,7 +200,13 @@ class Transport:
         if status < 400:
             return parse_success(status, response.content, method, path)
         error = error_for(
-            status, response.headers, response.content, method, path, via_maton=self.config.via_maton
+            status,
+            response.headers,
+            response.content,
+            method,
+            path,
+            via_maton=self.config.via_maton,
+            secrets=self.config.secrets(),
         )
         if safety is Safety.SEND and status >= 500:
             raise AmbiguousRequestError(method, path, str(error))

@@ -5,6 +5,9 @@ wrongly are served over real HTTP by a local test server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +23,7 @@ from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.triggers import event_sources
 from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
 from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchWindow
+from tests.client.rawserver import SilentServer
 from tests.triggers.watch_helpers import addresses, run_watch
 
 FAST = {"poll_interval": 0.1, "settle_seconds": 3.0, "persist_grace": 0.05}
@@ -141,3 +145,28 @@ class _begins_before(QueryMatcher):
     def get_comparing_values(self, request_query_string: bytes) -> tuple[Any, Any]:
         begin = parse_qs(request_query_string.decode()).get("begin", ["inf"])[0]
         return float(begin) < self.limit, True
+
+
+@pytest.mark.parametrize("stage", ["request", "backoff"])
+def test_a_stopping_triggerer_never_waits_for_mailgun(monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
+    """Cancelled while a request hangs (a server that never answers) or while backing off after
+    errors (one that drops every request): the trigger ends at once."""
+    with SilentServer(delay=30.0 if stage == "request" else 0.0) as server:
+        extra = {"default_domain": DOMAIN, "max_attempts": 1, "timeout": 60}
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_SILENT",
+            json.dumps({"conn_type": "mailgun", "host": server.url, "password": "key-x" * 4, "extra": extra}),
+        )
+        trigger = MailgunEventTrigger(mailgun_conn_id="silent", events=["complained"], poll_interval=60)
+
+        async def stop_after_a_while() -> float:
+            task = asyncio.create_task(trigger.run().__anext__())
+            await asyncio.sleep(0.5)
+            assert server.requests, "the trigger never reached the server"
+            started = time.monotonic()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return time.monotonic() - started
+
+        assert asyncio.run(stop_after_a_while()) < 0.5
