@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,27 @@ def test_a_replay_reaching_another_worker_is_refused_by_the_database(
     assert post(other_worker, body).status_code == 403
 
 
+def test_the_same_body_posted_to_four_workers_at_once_is_recorded_once(client: TestClient) -> None:
+    before = {event.id for event in asset_events(ASSET)}
+    body = signed(event_data("ev-together"))
+    settings = ReceiverSettings(signing_key=KEY, assets=frozenset({ASSET}))
+    workers = [TestClient(create_app(settings), raise_server_exceptions=False) for _ in range(4)]
+    start = threading.Barrier(len(workers))
+    statuses: list[int] = []
+
+    def deliver(worker: TestClient) -> None:
+        start.wait()
+        statuses.append(post(worker, body).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 403, 403, 403]
+    assert len(new_events(before)) == 1
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status"),
     [
@@ -109,6 +131,8 @@ def test_a_replay_reaching_another_worker_is_refused_by_the_database(
         (b"{not json", {}, 400),
         (signed(event_data()), {"Content-Type": "application/x-www-form-urlencoded"}, 415),
         (signed(event_data()), {"Content-Type": "text/plain"}, 415),
+        (signed(event_data()), {"Content-Type": "multipart/form-data; boundary=x"}, 415),  # legacy form
+        ('{"note": "caf\xe9"}'.encode("latin-1"), {"Content-Type": "application/json; charset=latin-1"}, 400),
         (signed(event_data(notes="x" * 70_000)), {}, 413),  # over the 64 KiB default
         (signed(None), {}, 406),  # signed, but no event
         (signed(event_data(event="complained", id=None)), {}, 406),
