@@ -279,6 +279,7 @@ def test_errors_are_retried_never_yielded_and_the_watch_recovers(
     assert addresses(payloads) == ["ann@example.org"]  # one batch: no error ever became an event
     logged = capsys.readouterr().out
     assert "Mailgun event watch: Mailgun API error 401" in logged
+    assert "[error" in logged  # a refused key needs a fix: an error, not a passing warning
     assert mailgun_emulator.mailgun_key not in logged
 
 
