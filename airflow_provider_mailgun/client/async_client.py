@@ -28,7 +28,7 @@ from airflow_provider_mailgun.client.async_analytics import AsyncLogs, AsyncMetr
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.paging import Page
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
-from airflow_provider_mailgun.client.responses import error_for, parse_success
+from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import (
     BackoffWait,
     RequestMaybeSentError,
@@ -110,18 +110,11 @@ class AsyncTransport:
         except httpx.HTTPError as exc:
             self.stats.add("maybe_sent_failures")
             raise RequestMaybeSentError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from None
-        self.stats.add(f"status_{response.status_code}")
-        if response.status_code >= 300:
-            raise error_for(
-                response.status_code,
-                response.headers,
-                response.content,
-                method,
-                path,
-                via_maton=self.config.via_maton,
-                secrets=self.config.secrets(),
-            )
-        return parse_success(response.status_code, response.content, method, path)
+        status = response.status_code
+        self.stats.add(f"status_{status}")
+        if status >= 300:
+            raise reply_error(self.config, status, response.headers, response.content, method, path)
+        return parse_success(status, response.content, method, path)
 
     def _auth(self) -> dict[str, str]:
         return self.config.auth_headers()

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.client.errors import (
     MailgunAPIError,
@@ -27,6 +27,9 @@ from airflow_provider_mailgun.client.errors import (
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.config import ClientConfig
 
 try:  # Airflow installs msgspec; its decoder is several times faster on large pages (Logs, events)
     from msgspec.json import Decoder as _Decoder
@@ -126,6 +129,15 @@ def retry_after_seconds(
     if isinstance(data, dict) and isinstance(data.get("retry-seconds"), int | float):
         return float(data["retry-seconds"])
     return None
+
+
+def reply_error(
+    config: ClientConfig, status: int, headers: Mapping[str, str], body: bytes, method: str, path: str
+) -> MailgunAPIError:
+    """:func:`error_for` a reply to a request made with ``config`` (both transports use it)."""
+    return error_for(
+        status, headers, body, method, path, via_maton=config.via_maton, secrets=config.secrets()
+    )
 
 
 def error_for(

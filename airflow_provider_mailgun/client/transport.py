@@ -33,7 +33,7 @@ from airflow_provider_mailgun.client.errors import (
     UnsafeURLError,
 )
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
-from airflow_provider_mailgun.client.responses import error_for, parse_success
+from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import (
     BackoffWait,
     RequestMaybeSentError,
@@ -199,15 +199,7 @@ class Transport:
         status = response.status_code
         if status < 400:
             return parse_success(status, response.content, method, path)
-        error = error_for(
-            status,
-            response.headers,
-            response.content,
-            method,
-            path,
-            via_maton=self.config.via_maton,
-            secrets=self.config.secrets(),
-        )
+        error = reply_error(self.config, status, response.headers, response.content, method, path)
         if safety is Safety.SEND and status >= 500:
             raise AmbiguousRequestError(method, path, str(error))
         raise error
