@@ -188,6 +188,9 @@ def test_a_signing_key_read_from_a_command_is_used_without_its_trailing_newline(
     monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__ENABLED", "True")
     monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__SIGNING_KEY_CMD", f"echo {KEY}")
     monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__ASSETS", ASSET)
+    from airflow.providers_manager import ProvidersManager
+
+    ProvidersManager().initialize_providers_configuration()  # as `airflow api-server` does first
     settings = ReceiverSettings.from_airflow_config()
     assert settings is not None
     reply = post(TestClient(create_app(settings)), signed(event_data("ev-cmd")))

@@ -15,7 +15,7 @@ import requests
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
-from tests.triggers.watch_helpers import JsonAssetStore, addresses, run_watch, watch
+from tests.triggers.watch_helpers import JsonAssetStore, addresses, error_lines, run_watch, watch
 
 CLASSPATH = "airflow_provider_mailgun.triggers.event_watch.MailgunEventTrigger"
 FAST = {"poll_interval": 0.1, "settle_seconds": 3.0, "persist_grace": 0.05}
@@ -255,6 +255,7 @@ def test_errors_are_retried_never_yielded_and_the_watch_recovers(
     mailgun_conn_id: str,
     send: Callable[[list[str]], None],
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     send(["ann@example.org"])
     mailgun_emulator.complain("ann@example.org")
@@ -279,7 +280,7 @@ def test_errors_are_retried_never_yielded_and_the_watch_recovers(
     assert addresses(payloads) == ["ann@example.org"]  # one batch: no error ever became an event
     logged = capsys.readouterr().out
     assert "Mailgun event watch: Mailgun API error 401" in logged
-    assert "[error" in logged  # a refused key needs a fix: an error, not a passing warning
+    assert error_lines(logged, caplog.records, "Mailgun API error 401")  # a refused key needs a fix
     assert mailgun_emulator.mailgun_key not in logged
 
 

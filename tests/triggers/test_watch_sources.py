@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
-from tests.triggers.watch_helpers import JsonAssetStore, Payloads, addresses, watch
+from tests.triggers.watch_helpers import JsonAssetStore, Payloads, addresses, error_lines, watch
 
 FAST = {"poll_interval": 0.1, "settle_seconds": 3.0, "persist_grace": 0.05}
 PEOPLE = [f"p{i}@example.org" for i in range(6)]
@@ -74,6 +74,7 @@ def test_a_watch_that_cannot_read_logs_says_what_to_change_and_never_yields(
     mailgun_conn_id: str,
     sent: None,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     kwargs: dict[str, Any],
 ) -> None:
     mailgun_emulator.complain(PEOPLE[0])
@@ -85,8 +86,7 @@ def test_a_watch_that_cannot_read_logs_says_what_to_change_and_never_yields(
     payloads = asyncio.run(watch(trigger, seconds=1.0))
 
     assert payloads == []
-    logged = capsys.readouterr().out
-    assert "[error" in logged
-    assert "Mailgun API error 410" in logged
-    assert "read the Logs API with source='logs'" in logged
+    refusals = error_lines(capsys.readouterr().out, caplog.records, "Mailgun API error 410")
+    assert refusals
+    assert all("read the Logs API with source='logs'" in text for text in refusals)
     assert _reads(mailgun_emulator, "logs") == 0
