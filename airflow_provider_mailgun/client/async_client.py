@@ -28,7 +28,7 @@ from airflow_provider_mailgun.client.async_analytics import AsyncLogs, AsyncMetr
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.paging import Page
 from airflow_provider_mailgun.client.ratelimit import limiter_for
-from airflow_provider_mailgun.client.responses import error_for, parse_success
+from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import (
     BackoffWait,
     RequestMaybeSentError,
@@ -116,14 +116,7 @@ class AsyncTransport:
         self.limiter.finish(ticket, status, response.headers, response.content)
         self.stats.add(f"status_{status}")
         if status >= 300:
-            raise error_for(
-                status,
-                response.headers,
-                response.content,
-                method,
-                path,
-                via_maton=self.config.via_maton,
-            )
+            raise reply_error(self.config, status, response.headers, response.content, method, path)
         return parse_success(status, response.content, method, path)
 
     def _auth(self) -> dict[str, str]:

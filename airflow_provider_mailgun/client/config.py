@@ -153,6 +153,11 @@ class ClientConfig:
         token = base64.b64encode(f"api:{self.api_key}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
 
+    def secrets(self) -> tuple[str, ...]:
+        """The key and the credential text it is sent as: never to be shown (error messages)."""
+        sent = self.auth_headers()["Authorization"].partition(" ")[2]
+        return (self.api_key, sent) if sent != self.api_key else (self.api_key,)
+
 
 def _check_base_url(name: str, value: str) -> None:
     parts = urlsplit(value)

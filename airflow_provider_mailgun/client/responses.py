@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.client.errors import (
     MailgunAPIError,
@@ -27,6 +27,9 @@ from airflow_provider_mailgun.client.errors import (
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.config import ClientConfig
 
 try:  # Airflow installs msgspec; its decoder is several times faster on large pages (Logs, events)
     from msgspec.json import Decoder as _Decoder
@@ -139,6 +142,15 @@ def reset_seconds(value: str | None, now: float) -> float | None:
     return max(0.0, number - now) if number > 1e9 else max(0.0, number)
 
 
+def reply_error(
+    config: ClientConfig, status: int, headers: Mapping[str, str], body: bytes, method: str, path: str
+) -> MailgunAPIError:
+    """:func:`error_for` a reply to a request made with ``config`` (both transports use it)."""
+    return error_for(
+        status, headers, body, method, path, via_maton=config.via_maton, secrets=config.secrets()
+    )
+
+
 def error_for(
     status: int,
     headers: Mapping[str, str],
@@ -147,9 +159,16 @@ def error_for(
     path: str,
     *,
     via_maton: bool,
+    secrets: Sequence[str] = (),
 ) -> MailgunAPIError:
-    """The exception for an error reply, with a hint that says what to do when we know."""
+    """The exception for an error reply, with a hint that says what to do when we know.
+
+    ``secrets`` (the key, as sent) are cut out of the server's words: a gateway may quote them.
+    """
     message = api_message(body)
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
     if status in RATE_LIMIT_STATUSES:
         return MailgunRateLimitError(
             status,

@@ -35,7 +35,7 @@ from airflow_provider_mailgun.client.errors import (
     UnsafeURLError,
 )
 from airflow_provider_mailgun.client.ratelimit import limiter_for
-from airflow_provider_mailgun.client.responses import error_for, parse_success
+from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import (
     BackoffWait,
     RequestMaybeSentError,
@@ -219,9 +219,7 @@ class Transport:
                     # may well have been taken upstream.
                     raise AmbiguousRequestError(method, path, err.api_message) from None
                 raise
-        error = error_for(
-            status, response.headers, response.content, method, path, via_maton=self.config.via_maton
-        )
+        error = reply_error(self.config, status, response.headers, response.content, method, path)
         if safety is Safety.SEND and status >= 500:
             raise AmbiguousRequestError(method, path, str(error))
         raise error

@@ -85,26 +85,34 @@ def addresses_of_batches(payloads: Sequence[Mapping[str, Any]], *, mailgun_conn_
 
 
 def _read_again(payload: Mapping[str, Any], mailgun_conn_id: str) -> list[str]:
+    """The recipients of the batch's window, with the watch's whole filter, from the API it came from."""
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.triggers.event_sources import from_events_item
-    from airflow_provider_mailgun.triggers.watch_window import EventFilter
+    from airflow_provider_mailgun.triggers.event_sources import EventsApiSource, from_api_item, logs_query
+    from airflow_provider_mailgun.triggers.watch_window import READ_MARGIN, SAME_TIME, EventFilter
 
     watch = payload.get("watch") or {}
     wanted = EventFilter(
-        tuple(watch.get("events") or ()), watch.get("severity"), tuple(watch.get("tags") or ())
+        tuple(watch.get("events") or ()),
+        watch.get("severity"),
+        tuple(watch.get("tags") or ()),
+        tuple(watch.get("lists") or ()),
     )
+    domain = str(payload["domain"])
+    first, last = float(payload["first_timestamp"]), float(payload["last_timestamp"])
+    # The APIs round the edges they are given: ask a little wider, then cut on each event's time.
+    begin, end = first - READ_MARGIN, last + READ_MARGIN
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
     try:
-        items = hook.events.iter(
-            payload["domain"],
-            begin=float(payload["first_timestamp"]),
-            end=float(payload["last_timestamp"]) + 0.001,
-            event=list(wanted.events),
-        )
+        if payload.get("source") == "logs":
+            items = hook.logs.iter(**logs_query(domain, wanted, start=begin, end=end))
+        else:
+            items = hook.events.iter(domain, **{**EventsApiSource.query(begin, wanted), "end": end})
         recipients = []
         for item in items:
-            event = from_events_item(item)
-            if event is not None and wanted.matches(event) and event.recipient:
+            event = from_api_item(item)
+            if event is None or not first - SAME_TIME <= event.timestamp <= last + SAME_TIME:
+                continue
+            if wanted.matches(event) and event.recipient:
                 recipients.append(event.recipient)
         return recipients
     finally:

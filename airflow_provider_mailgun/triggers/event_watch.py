@@ -23,9 +23,15 @@ event; a triggerer killed inside those seconds reports that batch again on resta
 risk losing it. Before 3.3 the window lives in memory: a restarted trigger starts from "now" and
 events of the downtime are not reported (their addresses are still in Mailgun's suppression lists).
 
+**Events or Logs** (``source``): ``"auto"`` (the default) reads the Events API while it answers
+and the Logs API once Mailgun answers that Events is retired for the account (410), for the rest
+of the watch; ``"events"`` or ``"logs"`` read one only. Both go through the same window, so a watch
+that moves from one to the other reports nothing twice (the two APIs give an event the same id).
+
 **Never blocks the loop**: async connection lookup, the non-blocking client, ``asyncio.sleep``.
-Errors (outage, bad key) are logged and retried with backoff; the trigger never yields them, so
-the asset only ever receives real batches.
+Errors are logged (an outage as a warning, what needs a fix, such as a refused key, as an error)
+and retried with backoff; the trigger never yields them, so the asset only ever receives real
+batches.
 
 **One poll per trigger.** Airflow 3.3's shared streams are not used: a shared poll is opened
 from one trigger's arguments and cannot read the others' cursors, so after a restart it could not
@@ -37,6 +43,7 @@ can share one trigger by giving it identical arguments (Airflow then runs it onc
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import Counter
@@ -47,17 +54,19 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 # Imported with the module, never inside ``run()``: an import there would block the shared loop.
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.errors import MailgunConfigError, MailgunError
+from airflow_provider_mailgun.client.errors import MailgunConfigError, MailgunError, MailgunRetiredAPIError
 from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID
 from airflow_provider_mailgun.sensors.event_polling import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun.triggers.event_batch import DEFAULT_MAX_ADDRESSES, batch_payload
-from airflow_provider_mailgun.triggers.event_sources import SOURCES, EventSource
-from airflow_provider_mailgun.triggers.events import async_client_config
+from airflow_provider_mailgun.triggers.event_sources import SOURCES, EventSource, read_window
+from airflow_provider_mailgun.triggers.events import async_client_config, passing_error
 from airflow_provider_mailgun.triggers.watch_cursor import CursorStore, cursor_key, cursor_store
 from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchWindow
 
 MAX_BACKOFF_SECONDS = 15 * 60.0
 DEFAULT_PERSIST_GRACE = 5.0
+#: The trigger's ``source`` choices: one API (a key of ``SOURCES``), or "auto" (Events, then Logs).
+SOURCE_CHOICES = ("auto", *SOURCES)
 
 
 class MailgunEventTrigger(BaseEventTrigger):
@@ -70,7 +79,8 @@ class MailgunEventTrigger(BaseEventTrigger):
     :param tags: only events of messages carrying any of these tags.
     :param lists: only events of messages sent through these mailing lists (Mailgun's ``list``
         filter).
-    :param source: the API read: ``"events"`` (the only one for now).
+    :param source: the API read: ``"auto"`` (Events while it answers, then Logs), ``"events"`` or
+        ``"logs"``. A watch with ``lists`` cannot read Logs (it has no such filter).
     :param poll_interval: seconds between polls.
     :param settle_seconds: age after which Mailgun's event log is trusted complete (its advice:
         30 minutes). Each poll re-reads this much of the matching log to catch late events.
@@ -89,7 +99,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         severity: str | None = None,
         tags: Sequence[str] = (),
         lists: Sequence[str] = (),
-        source: str = "events",
+        source: str = "auto",
         poll_interval: float = 60.0,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         max_addresses: int = DEFAULT_MAX_ADDRESSES,
@@ -102,8 +112,10 @@ class MailgunEventTrigger(BaseEventTrigger):
         self.mailgun_conn_id = mailgun_conn_id
         self.domain = domain.strip().lower() if domain else None
         self.filter = EventFilter(tuple(events), severity, tuple(tags), tuple(lists))
-        if source not in SOURCES:
-            raise ValueError(f"Unknown event source {source!r}; use one of {', '.join(sorted(SOURCES))}.")
+        if source not in SOURCE_CHOICES:
+            raise ValueError(f"Unknown event source {source!r}; use one of {', '.join(SOURCE_CHOICES)}.")
+        if source == "logs" and self.filter.lists:
+            raise ValueError("The Logs API has no mailing-list filter: watch lists with source='events'.")
         self.source = source
         self.poll_interval = _non_negative("poll_interval", poll_interval, positive=True)
         self.settle_seconds = _non_negative("settle_seconds", settle_seconds)
@@ -134,6 +146,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         failures = 0
         store: CursorStore | None = None
         window: WatchWindow | None = None
+        reading = "logs" if self.source == "logs" else "events"
         while True:
             try:
                 config = await async_client_config(self.mailgun_conn_id)
@@ -147,7 +160,7 @@ class MailgunEventTrigger(BaseEventTrigger):
                     store, window = await self._open_cursor(domain)
                 client = AsyncMailgunClient(config)
                 try:
-                    source = SOURCES[self.source](client, domain)
+                    source = SOURCES[reading](client, domain)
                     while True:
                         fresh = await self._poll(source, window, domain)
                         failures = 0
@@ -156,7 +169,7 @@ class MailgunEventTrigger(BaseEventTrigger):
                                 batch_payload(
                                     fresh,
                                     domain=domain,
-                                    source=self.source,
+                                    source=reading,
                                     watch=self.filter.describe(),
                                     horizon=window.horizon,
                                     max_addresses=self.max_addresses,
@@ -170,14 +183,21 @@ class MailgunEventTrigger(BaseEventTrigger):
                 finally:
                     await client.aclose()
             except MailgunError as err:
+                retired = isinstance(err, MailgunRetiredAPIError) and reading == "events"
+                if retired and self.source == "auto" and not self.filter.lists:
+                    self.log.info("Mailgun event watch: the Events API is retired (%s); reading Logs.", err)
+                    reading = "logs"
+                    continue
                 failures += 1
                 delay = min(self.poll_interval * 2 ** min(failures - 1, 10), MAX_BACKOFF_SECONDS)
-                self.log.warning("Mailgun event watch: %s Retrying in %.1f s.", err, delay)
+                fix = _RETIRED_FIX if retired else ""
+                level = logging.WARNING if passing_error(err) else logging.ERROR
+                self.log.log(level, "Mailgun event watch: %s%s Retrying in %.1f s.", err, fix, delay)
                 await asyncio.sleep(delay)
 
     async def _open_cursor(self, domain: str) -> tuple[CursorStore, WatchWindow]:
         watch = self.filter.describe()
-        key = cursor_key(domain, self.source, watch)
+        key = cursor_key(domain, watch)
         store = cursor_store(
             getattr(self, "asset_state_store", None),
             key,
@@ -198,12 +218,9 @@ class MailgunEventTrigger(BaseEventTrigger):
         return store, WatchWindow.starting_at(time.time() - self.start_lookback)
 
     async def _poll(self, source: EventSource, window: WatchWindow, domain: str) -> list[Any]:
-        read = await source.read_since(window.read_from(), self.filter)
+        read = await read_window(source, window, self.filter)
         fresh = window.take(
-            read.events,
-            now=time.time(),
-            settle_seconds=self.settle_seconds,
-            read_until=None if read.complete else read.last_timestamp,
+            read.events, now=time.time(), settle_seconds=self.settle_seconds, read_until=read.read_until
         )
         if fresh:
             tally = Counter(event.event for event in fresh)
@@ -216,6 +233,12 @@ class MailgunEventTrigger(BaseEventTrigger):
             await store.save(window)
         except Exception as err:  # the watch goes on; the next poll writes the cursor again
             self.log.warning("Mailgun event watch could not keep its cursor (%s); will retry.", err)
+
+
+_RETIRED_FIX = (
+    " The Events API will not answer again for this account: read the Logs API with source='logs'"
+    " (or 'auto'); a watch with lists has no Logs equivalent."
+)
 
 
 def _non_negative(name: str, value: Any, *, positive: bool = False) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import threading
@@ -26,6 +27,7 @@ from airflow_provider_mailgun.client import (
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
+from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.client.limit_state import BURST_SECONDS, START_FILL
 from tests.client.conftest import FAST_RETRIES, MAILGUN_KEY, MATON_KEY
 from tests.client.rawserver import SilentServer, closed_port
@@ -355,6 +357,11 @@ def test_rate_limiter_holds_the_configured_rate(httpserver: HTTPServer, make_cli
     assert busiest <= 20 + start_burst + 1
 
 
+async def _async_get(config: ClientConfig, path: str) -> None:
+    async with AsyncMailgunClient(config) as client:
+        await client.transport.get(path)
+
+
 @pytest.mark.parametrize("mode", ["mailgun", "maton"])
 def test_key_never_appears_in_logs_errors_or_reprs(
     httpserver: HTTPServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture, mode: str
@@ -365,6 +372,13 @@ def test_key_never_appears_in_logs_errors_or_reprs(
     )
     httpserver.expect_request(f"{prefix}/v3/routes/r").respond_with_json({"message": "busy"}, status=503)
     httpserver.expect_request(f"{prefix}/v3/routes/u").respond_with_json({"message": "bad key"}, status=401)
+    key = MATON_KEY if mode == "maton" else MAILGUN_KEY
+
+    def echo(request: Request) -> Response:  # a gateway that quotes what it was sent
+        said = f"Invalid key {key} in {request.headers.get('Authorization')}"
+        return Response(f'{{"message": "{said}"}}', status=401, content_type="application/json")
+
+    httpserver.expect_request(f"{prefix}/v3/routes/echo").respond_with_handler(echo)
     client = make_client(mode)
     refused_url = f"http://127.0.0.1:{closed_port()}"
     if mode == "maton":
@@ -377,6 +391,8 @@ def test_key_never_appears_in_logs_errors_or_reprs(
         lambda: client.messages.send(DOMAIN, {"to": "a@example.org"}),
         lambda: client.routes.get("r"),
         lambda: client.routes.get("u"),
+        lambda: client.routes.get("echo"),
+        lambda: asyncio.run(_async_get(client.config, "/v3/routes/echo")),
         lambda: refused.routes.get("r"),
     ):
         try:
@@ -391,13 +407,12 @@ def test_key_never_appears_in_logs_errors_or_reprs(
         repr(client.config),
         repr(client.transport),
     ]
-    key = MATON_KEY if mode == "maton" else MAILGUN_KEY
     basic = base64.b64encode(f"api:{key}".encode()).decode()
     assert "Retrying" in caplog.text  # the retries were logged, with their errors
     for text in texts:
         assert key not in text
         assert basic not in text
-    assert len(errors) == 4
+    assert len(errors) == 6
 
 
 def test_the_environments_proxy_is_used(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
