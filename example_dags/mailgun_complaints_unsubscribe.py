@@ -9,9 +9,10 @@ folds batches that arrive while a run is queued into that run):
 ``max_addresses``) -> ``unsubscribe`` (``subscribed=no`` on every mailing list that has them) ->
 ``update_crm`` (the place to tell your CRM) -> ``summary``.
 
-The trigger's connection and domain are read when the file is parsed, from the environment
-variables ``MAILGUN_EVENTS_CONN_ID`` (default ``maton_default``) and ``MAILGUN_EVENTS_DOMAIN``
-(default: the connection's ``default_domain``).
+The trigger's connection, domain and poll interval are read when the file is parsed, from the
+environment variables ``MAILGUN_EVENTS_CONN_ID`` (default ``maton_default``),
+``MAILGUN_EVENTS_DOMAIN`` (default: the connection's ``default_domain``) and
+``MAILGUN_EVENTS_POLL_INTERVAL`` (seconds, default 60).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
 
 CONN_ID = os.environ.get("MAILGUN_EVENTS_CONN_ID", "maton_default")
 DOMAIN = os.environ.get("MAILGUN_EVENTS_DOMAIN") or None
+POLL_INTERVAL = float(os.environ.get("MAILGUN_EVENTS_POLL_INTERVAL") or 60)
 
 complaints = Asset(
     "mailgun_complaints",
@@ -37,7 +39,7 @@ complaints = Asset(
                 domain=DOMAIN,
                 events=["complained", "failed"],
                 severity="permanent",  # failed events count only when they are permanent bounces
-                poll_interval=60,
+                poll_interval=POLL_INTERVAL,
             ),
         )
     ],

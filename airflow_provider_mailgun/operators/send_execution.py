@@ -13,6 +13,8 @@ The rules, in order, for each batch of the plan:
 
 Batches that became ambiguous in this try are reconciled at the end of it; with ``skip`` one not
 found is left at once, anything else still unsettled fails the try, and the next try starts at rule 2.
+The batches settled together (an earlier try's at the start, this try's at the end) share one
+``reconcile_timeout``: all of them were sent before the wait began, so one wait covers them all.
 """
 
 from __future__ import annotations
@@ -86,9 +88,12 @@ class PlanSender:
         self.outcome = SendOutcome()
         self._sent_at: dict[int, float] = {}
         self._stop = False
+        #: When the batches being settled together stop being waited for (monotonic clock).
+        self._reconcile_deadline: float | None = None
 
     def run(self) -> SendOutcome:
         records = self.ledger.load(self.plan.batches)
+        self._reconcile_deadline = None
         to_send = []
         for batch in self.plan.batches:
             record = records.get(batch.index) or {}
@@ -192,6 +197,7 @@ class PlanSender:
 
     def _settle_this_try(self) -> None:
         still: list[int] = []
+        self._reconcile_deadline = None
         by_index = {batch.index: batch for batch in self.plan.batches}
         for index in sorted(self.outcome.unsettled):
             batch = by_index[index]
@@ -223,8 +229,11 @@ class PlanSender:
             return None
         from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-        retrying = Retrying(
-            stop=stop_after_delay(self.reconcile_timeout),
+        now = time.monotonic()
+        if self._reconcile_deadline is None:
+            self._reconcile_deadline = now + self.reconcile_timeout
+        retrying = Retrying(  # one look at least, even past the shared deadline
+            stop=stop_after_delay(max(0.0, self._reconcile_deadline - now)),
             wait=wait_fixed(min(5.0, max(self.reconcile_timeout / 4, 0.05))),
             retry=retry_if_result(lambda found: found is None),
             retry_error_callback=lambda state: None,

@@ -7,6 +7,7 @@ Example::
     post(f"{emu.url}/_emulator/reset")
     post(f"{emu.url}/_emulator/events", json={"event": "complained", "recipient": "ann@example.org"})
     get(f"{emu.url}/_emulator/copies").json()    # {"copies", "recipients", "duplicates"}
+    post(f"{emu.url}/_emulator/events", json={"events": [{"event": "failed", "recipient": "bob@..."}]})
     post(f"{emu.url}/_emulator/engage", json={"event": "opened", "tag": "newsletter"})
     post(f"{emu.url}/_emulator/events_api", json={"enabled": False})      # Events answers 410
     post(f"{emu.url}/_emulator/gateway", json={"forward_newer_apis": False})
@@ -83,6 +84,12 @@ def routes(state: EmulatorState) -> list[Route]:
         data = await _json_body(request)
         if data is None:
             return message_response("Body must be a JSON object")
+        if "events" in data:  # several at once: recorded as one step, or none when one is bad
+            try:
+                items = feedback.record_many(state, data["events"], storage_base=own_base_url(request.scope))
+            except (TypeError, ValueError) as exc:
+                return message_response(str(exc))
+            return json_response({"message": "Events recorded", "events": items})
         try:
             item = feedback.record(
                 state,

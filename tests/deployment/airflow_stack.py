@@ -148,6 +148,10 @@ class Deployment:
         self.startup_seconds = time.monotonic() - began
         return self
 
+    def add_dag_file(self, dag_file: Path) -> None:
+        """Put a DAG file in the running deployment's folder (parsed within seconds)."""
+        shutil.copy(dag_file, self.run_dir / "airflow" / "dags" / dag_file.name)
+
     def stop(self) -> None:
         self.procs.stop_all()
         remove_postgres_data(self.pg)

@@ -24,6 +24,7 @@ pytest.register_assert_rewrite("tests.deployment.scenarios")
 from tests.deployment.airflow_stack import Deployment  # noqa: E402
 from tests.deployment.processes import describe  # noqa: E402
 from tests.deployment.scenarios import REPORTS  # noqa: E402
+from tests.deployment.scenarios.complaints import EXAMPLE_SETTINGS  # noqa: E402
 from tests.deployment.services import missing_services  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def run_deployment(label: str, venv_bin: Path, **options: Any) -> Iterator[Deplo
         run_dir, venv_bin=venv_bin, dag_files=DAG_FILES, emulator_args=EMULATOR_ARGS, **options
     )
     try:
-        deploy.start(extra_settings=alert_settings(run_dir))
+        deploy.start(extra_settings={**alert_settings(run_dir), **EXAMPLE_SETTINGS})
         yield deploy
     finally:
         deploy.stop()

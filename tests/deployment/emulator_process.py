@@ -5,6 +5,7 @@
     emu = start_emulator(procs, python)   # ``python -m airflow_provider_mailgun.testing --port 0``
     emu.set_faults({"slow_rate": 1.0, "slow_seconds": 2, "path": "/messages", "methods": ["POST"]})
     emu.copies_per_recipient()            # Counter of stored copies by recipient
+    emu.record_events([{"event": "complained", "recipient": "ann@example.org"}])
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class RemoteEmulator:
 
     def set_rate_limit(self, rate: float | None) -> None:
         self._control("POST", "rate_limit", json={"rate": rate})
+
+    def record_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Complaints or permanent bounces (``{"event", "recipient"[, "index_delay"]}``) of mail
+        already sent, recorded as one step: a poll of the Events API sees all of them or none."""
+        return list(self._control("POST", "events", json={"events": events})["events"])
 
     def stats(self) -> dict[str, Any]:
         return dict(self._control("GET", "stats"))

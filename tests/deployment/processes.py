@@ -8,6 +8,9 @@
     procs.kill("redis")        # SIGKILL to the whole group (a crash)
     procs.stop_all()           # SIGTERM, then SIGKILL, to every group still alive
 
+:meth:`ProcessRegistry.stop_all` stops the trees all at once, those started with ``stop_last``
+(the database and the broker the others use) after the rest.
+
 A process belongs to a run when its environment carries ``DEPLOY_RUN_MARKER_VAR=<marker>`` (every
 child gets it, descendants inherit it) or when its working directory lies in one of the run's
 directories (processes that rename themselves, such as PostgreSQL, Celery and uvicorn, overwrite
@@ -94,6 +97,10 @@ class Child:
     popen: subprocess.Popen[bytes]
     log: Path
     started: float = field(default_factory=time.monotonic)
+    #: The signal that asks it to stop (PostgreSQL: SIGQUIT, its immediate shutdown).
+    stop_signal: int = signal.SIGTERM
+    #: Stopped after the others (a server they use).
+    stop_last: bool = False
 
     @property
     def pid(self) -> int:
@@ -141,6 +148,9 @@ class ProcessRegistry:
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        *,
+        stop_signal: int = signal.SIGTERM,
+        stop_last: bool = False,
     ) -> Child:
         if name in self.children and self.children[name].alive():
             raise HarnessError(f"{name} is already running")
@@ -159,7 +169,7 @@ class ProcessRegistry:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: stopped as a whole, deaf to the terminal's ^C
             )
-        child = Child(name, popen, log)
+        child = Child(name, popen, log, stop_signal=stop_signal, stop_last=stop_last)
         self.children[name] = child
         self.started_count += 1
         return child
@@ -174,30 +184,37 @@ class ProcessRegistry:
         child.popen.wait(timeout=30)
         del self.children[name]
 
-    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
-        """``sig`` to the tree, SIGKILL to whatever is left after the grace period."""
-        child = self.children.pop(name, None)
-        if child is None:
-            return
-        procs = child.tree()
-        _send(procs, sig)
+    def stop(self, name: str, sig: int | None = None) -> None:
+        """``sig`` (default: its stop signal) to the tree, SIGKILL to what is left after the grace."""
+        self._stop_together([name], sig)
+
+    def _stop_together(self, names: Sequence[str], sig: int | None = None) -> None:
+        """Stop these trees at once: one grace period for all of them, not one each."""
+        children = [child for name in names if (child := self.children.pop(name, None)) is not None]
+        procs: list[psutil.Process] = []
+        for child in children:
+            tree = child.tree()
+            _send(tree, child.stop_signal if sig is None else sig)
+            procs.extend(tree)
         _, alive = psutil.wait_procs(procs, timeout=STOP_GRACE_SECONDS)
-        alive = [p for p in {*alive, *child.tree()} if _running(p)]
+        alive = [p for p in {*alive, *(p for child in children for p in child.tree())} if _running(p)]
         _send(alive, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=10)
-        try:
-            child.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.popen.kill()
+        for child in children:
+            try:
+                child.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.popen.kill()
 
     def leftovers(self) -> list[psutil.Process]:
         return processes_of_run(self.marker, self.roots)
 
     def stop_all(self) -> None:
-        """Stop every tree, newest first (workers before the broker and database they use), then
-        SIGKILL anything else carrying this run's marker (a process that escaped its tree)."""
-        for name in reversed(list(self.children)):
-            self.stop(name)
+        """Stop every tree, all at once but the ``stop_last`` ones (the servers the others use)
+        after the rest, then SIGKILL anything else carrying this run's marker (a process that
+        escaped its tree)."""
+        self._stop_together([name for name, child in self.children.items() if not child.stop_last])
+        self._stop_together(list(self.children))
         strays = self.leftovers()
         self.strays_swept += len(strays)
         _send(strays, signal.SIGKILL)

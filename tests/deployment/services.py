@@ -18,6 +18,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -124,6 +125,9 @@ def start_postgres(procs: ProcessRegistry) -> Postgres:
             ]
         ),
         cwd=data_root,
+        # Immediate shutdown: no checkpoint of data that is removed right after.
+        stop_signal=signal.SIGQUIT,
+        stop_last=True,
     )
     wait_until(
         lambda: port_open(port) or not server.alive(),
@@ -168,6 +172,7 @@ def start_redis(procs: ProcessRegistry, workdir: Path) -> str:
             "--dir",
             str(workdir),
         ],
+        stop_last=True,
     )
     wait_until(lambda: port_open(port) or not server.alive(), START_TIMEOUT, f"Redis on port {port}")
     if not server.alive():
