@@ -4,11 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 AIRFLOW_SPEC ?= apache-airflow>=3.3.2,<4
 OLDEST_AIRFLOW ?= 3.0.6
+# The latest patch release of each minor between the oldest and the newest (checked on PyPI).
+AIRFLOW_3_1 ?= 3.1.8
+AIRFLOW_3_2 ?= 3.2.2
 PIP_EXTRA ?=
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test test-oldest lint typecheck pytest bench reliability clean
+.PHONY: demo test test-oldest test-3.1 test-3.2 test-on lint typecheck pytest bench reliability clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +31,23 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The same test suite on the oldest supported Airflow, in its own virtualenv.
+# The same test suite on older Airflow releases, each in its own virtualenv. A release that needs
+# pins besides Airflow's own has them in constraints/airflow-<version>.txt.
 test-oldest:
-	$(MAKE) pytest VENV=.venv-oldest AIRFLOW_SPEC="apache-airflow==$(OLDEST_AIRFLOW)" \
-		PIP_EXTRA="-c constraints/airflow-$(OLDEST_AIRFLOW).txt"
+	$(MAKE) test-on AIRFLOW_VERSION=$(OLDEST_AIRFLOW) VENV=.venv-oldest
+
+test-3.1:
+	$(MAKE) test-on AIRFLOW_VERSION=$(AIRFLOW_3_1) VENV=.venv-3.1
+
+test-3.2:
+	$(MAKE) test-on AIRFLOW_VERSION=$(AIRFLOW_3_2) VENV=.venv-3.2
+
+test-on:
+	$(MAKE) pytest VENV=$(VENV) AIRFLOW_SPEC="apache-airflow==$(AIRFLOW_VERSION)" \
+		PIP_EXTRA="$(addprefix -c ,$(wildcard constraints/airflow-$(AIRFLOW_VERSION).txt))" \
+		PYTEST_ARGS="$(PYTEST_ARGS)"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -44,4 +58,4 @@ reliability: $(STAMP)
 	@cat test-artifacts/reliability/*.txt
 
 clean:
-	rm -rf .venv .venv-oldest .demo build *.egg-info
+	rm -rf .venv .venv-oldest .venv-3.1 .venv-3.2 .demo build dist *.egg-info
