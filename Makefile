@@ -11,9 +11,10 @@ PIP_EXTRA ?=
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test test-oldest test-3.1 test-3.2 test-on lint typecheck pytest bench reliability clean
+.PHONY: demo test test-oldest test-3.1 test-3.2 test-on lint typecheck pytest docs wheel-check bench \
+	reliability clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(wildcard constraints/*.txt)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]" "$(AIRFLOW_SPEC)" $(PIP_EXTRA)
 	@touch $@
@@ -27,8 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Strict mypy for the Python the venv runs, and for the oldest and newest the package supports.
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --python-version 3.10
+	$(BIN)/mypy --python-version 3.13
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -49,6 +53,18 @@ test-on:
 		PIP_EXTRA="$(addprefix -c ,$(wildcard constraints/airflow-$(AIRFLOW_VERSION).txt))" \
 		PYTEST_ARGS="$(PYTEST_ARGS)"
 
+# The Sphinx site in docs/_build/html; any warning fails the build.
+docs: $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,docs]" "$(AIRFLOW_SPEC)" $(PIP_EXTRA)
+	@touch $@
+
+# Build the sdist and the wheel, install the wheel in a fresh .venv-wheel and use it there.
+wheel-check: $(STAMP)
+	$(BIN)/python scripts/wheel_check.py --airflow "$(AIRFLOW_SPEC)"
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
@@ -58,4 +74,4 @@ reliability: $(STAMP)
 	@cat test-artifacts/reliability/*.txt
 
 clean:
-	rm -rf .venv .venv-oldest .venv-3.1 .venv-3.2 .demo build dist *.egg-info
+	rm -rf .venv .venv-oldest .venv-3.1 .venv-3.2 .venv-wheel .demo build dist docs/_build *.egg-info

@@ -24,9 +24,6 @@ os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(16))
 # Nothing in the test suite may reach the real services: the sentinel makes any accidental use fail fast.
 os.environ.pop("MATON_API_KEY", None)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
-
 
 import pytest  # noqa: E402  (the environment above must be set before anything imports Airflow)
 
