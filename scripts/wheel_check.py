@@ -35,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
+from airflow_env import ROOT, emulator_connection, throwaway_airflow_env
+
 DIST = ROOT / "dist"
 VENV = ROOT / ".venv-wheel"
 PACKAGE = "airflow_provider_mailgun"
@@ -115,7 +116,7 @@ def install_fresh(wheel: Path, airflow_spec: str) -> None:
 
 def check_installed() -> None:
     with tempfile.TemporaryDirectory(prefix="wheel-check-") as folder:
-        env = _airflow_env(Path(folder))
+        env = throwaway_airflow_env(Path(folder))
         where = _run(
             [_venv_bin("python"), "-c", f"import {PACKAGE}; print({PACKAGE}.__file__)"], cwd=folder, env=env
         )
@@ -141,21 +142,10 @@ def run_example_dag() -> int:
 
     package_file = __import__(PACKAGE).__file__ or ""
     _expect(not package_file.startswith(str(ROOT / PACKAGE)), f"imported the checkout: {package_file}")
-    from airflow_provider_mailgun.testing import DEFAULT_MATON_CONNECTION, DEFAULT_MATON_KEY, MailgunEmulator
+    from airflow_provider_mailgun.testing import MailgunEmulator
 
     with MailgunEmulator() as emu:
-        os.environ["AIRFLOW_CONN_MATON_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "maton",
-                "host": emu.gateway_url,
-                "password": DEFAULT_MATON_KEY,
-                "extra": {
-                    "ctrl_url": emu.ctrl_url,
-                    "default_domain": emu.domain,
-                    "maton_connection": DEFAULT_MATON_CONNECTION,
-                },
-            }
-        )
+        os.environ["AIRFLOW_CONN_MATON_DEFAULT"] = emulator_connection(emu.gateway_url, emu.ctrl_url)
         dag = runpy.run_path(str(ROOT / "example_dags" / f"{EXAMPLE_DAG}.py"))["dag"]
         dag_run = dag.test()
         state = str(getattr(dag_run.state, "value", dag_run.state))
@@ -169,20 +159,6 @@ def run_example_dag() -> int:
 def _tracked_package_files() -> set[str]:
     listed = _run(["git", "ls-files", PACKAGE], cwd=str(ROOT)).splitlines()
     return {name for name in listed if (ROOT / name).is_file()}
-
-
-def _airflow_env(home: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    }
-    for name in ("MATON_API_KEY", "PYTHONPATH", "VIRTUAL_ENV"):
-        env.pop(name, None)
-    return env
 
 
 def _venv_bin(name: str) -> str:
