@@ -25,7 +25,7 @@ import airflow_provider_mailgun  # noqa: E402  (after the environment above)
 
 project = "airflow-provider-mailgun"
 author = "airflow-provider-mailgun developers"
-copyright = "airflow-provider-mailgun developers"  # noqa: A001  (Sphinx's setting name)
+copyright = "airflow-provider-mailgun developers"
 release = version = airflow_provider_mailgun.__version__
 
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.viewcode"]
