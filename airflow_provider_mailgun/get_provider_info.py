@@ -112,6 +112,7 @@ def get_provider_info() -> dict[str, Any]:
                     f"{package}.operators.messages",
                     f"{package}.operators.suppressions",
                     f"{package}.operators.lists",
+                    f"{package}.operators.analytics",
                 ],
             }
         ],

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 
-NAMES = ("send_campaign", "sync_list", "delivery_wait", "clear_bounces", "import_cost")
+NAMES = ("send_campaign", "sync_list", "delivery_wait", "clear_bounces", "export_events", "import_cost")
 
 
 def main(argv: list[str]) -> int:

@@ -25,11 +25,18 @@ MODULES = {
     "operators.messages": "airflow_provider_mailgun.operators.messages",
     "operators.lists": "airflow_provider_mailgun.operators.lists",
     "operators.suppressions": "airflow_provider_mailgun.operators.suppressions",
+    "operators.analytics": "airflow_provider_mailgun.operators.analytics",
     "sensors.events": "airflow_provider_mailgun.sensors.events",
     "triggers.events": "airflow_provider_mailgun.triggers.events",
     "notifications.mailgun": "airflow_provider_mailgun.notifications.mailgun",
 }
-OPERATOR_MODULES = ("operators.messages", "operators.lists", "operators.suppressions", "sensors.events")
+OPERATOR_MODULES = (
+    "operators.messages",
+    "operators.lists",
+    "operators.suppressions",
+    "operators.analytics",
+    "sensors.events",
+)
 PROBE = """
 import json, os, sys, time
 def rss():

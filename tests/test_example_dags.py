@@ -19,6 +19,7 @@ DAG_IDS = {
     "mailgun_etl_notifications",
     "mailgun_transactional",
     "mailgun_large_campaign_mapped",
+    "mailgun_engagement_export",
 }
 
 
@@ -121,6 +122,42 @@ def test_large_mapped_campaign_reaches_every_recipient_once(
     assert len(copies) == 100_000
     assert set(copies.values()) == {1}
     assert xcom_result(dag_run, "total") == {"chunks": 10, "delivered": 100_000}
+
+
+def test_engagement_export_writes_the_day_and_reports_per_tag(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path
+) -> None:
+    import gzip
+    import json
+
+    import pendulum
+    import requests
+
+    fields = {"from": "n@mg.example.com", "subject": "s", "text": "t", "recipient-variables": "{}"}
+    auth = ("api", mailgun_emulator.mailgun_key)
+    url = f"{mailgun_emulator.url}/v3/{mailgun_emulator.domain}/messages"
+    to = [f"reader{i}@example.org" for i in range(20)] + ["bounce@example.org"]
+    requests.post(url, auth=auth, data={**fields, "to": to, "o:tag": "newsletter"}, timeout=10)
+    requests.post(url, auth=auth, data={**fields, "to": ["vip@example.org"], "o:tag": "vip"}, timeout=10)
+    mailgun_emulator.engage("opened", tag="newsletter", limit=10)
+    mailgun_emulator.engage("clicked", tag="newsletter", limit=3)
+    # The run's interval is the day before its logical date: a logical date just ahead covers now.
+    logical = pendulum.now("UTC").add(minutes=1)
+    conf = {"mailgun_conn_id": mailgun_conn_id, "export_root": f"file://{tmp_path}"}
+    dag_run = run_dag(_dag("mailgun_engagement_export"), logical_date=logical, run_conf=conf)
+
+    assert set(task_states(dag_run).values()) == {"success"}
+    exported = xcom_result(dag_run, "export_events")
+    day = logical.subtract(days=1).to_date_string()
+    assert exported["path"] == f"file://{tmp_path}/events/{day}.jsonl.gz"
+    with gzip.open(tmp_path / "events" / f"{day}.jsonl.gz") as handle:
+        rows = [json.loads(line) for line in handle]
+    assert len(rows) == exported["rows"] == 2 * 22 + 13
+    report = {row["tag"]: row for row in xcom_result(dag_run, "engagement_report")["rows"]}
+    assert (report["newsletter"]["delivered"], report["newsletter"]["bounced"]) == (20, 1)
+    assert (report["newsletter"]["opened_rate"], report["newsletter"]["clicked_rate"]) == (0.5, 0.15)
+    assert report["vip"]["delivered_rate"] == 1.0
+    assert xcom_result(dag_run, "summary") == {"events": 57, "path": exported["path"], "tags": 2}
 
 
 @pytest.mark.mailgun_emulator(domains=("mg.acme.example.org",))

@@ -1,12 +1,14 @@
 """The non-blocking twin of the transport, for code on an event loop (the delivery trigger).
 
 Same rules as :mod:`.transport` (auth, host allow-list, rate limit, retries, error mapping), built
-from the same pure functions, with ``httpx.AsyncClient`` for the I/O. It only reads, so every
-request is safe to retry::
+from the same pure functions, with ``httpx.AsyncClient`` for the I/O. It only reads (the Logs and
+Metrics queries are POSTs that read), so every request is safe to retry::
 
     async with AsyncMailgunClient(config) as client:
         page = await client.events.first_page("mg.example.com", ascending=True, begin=t0)
         page = await client.events.read_page(page.next_url)
+        async for event in client.logs.iter(start=t0, events=["delivered", "failed"]):
+            ...
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_mailgun.client.api.events import events_query
+from airflow_provider_mailgun.client.async_analytics import AsyncLogs, AsyncMetrics
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.paging import Page
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 class AsyncTransport:
-    """GET requests on an event loop; see the module docstring."""
+    """Read requests on an event loop; see the module docstring."""
 
     def __init__(self, config: ClientConfig, *, http: httpx.AsyncClient | None = None) -> None:
         self.config = config
@@ -55,6 +58,20 @@ class AsyncTransport:
         )
 
     async def get(self, path_or_url: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self.request("GET", path_or_url, params=params)
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """A POST whose JSON body asks a question (Logs, Metrics): reads, so retried like a GET."""
+        return await self.request("POST", path, json_body=body)
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+    ) -> Any:
         url = resolve_url(self.config, path_or_url)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.max_attempts),
@@ -65,39 +82,45 @@ class AsyncTransport:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(url, params)
+                return await self._attempt(method, url, params, json_body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _attempt(self, url: str, params: Mapping[str, Any] | None) -> Any:
+    async def _attempt(
+        self, method: str, url: str, params: Mapping[str, Any] | None, json_body: Mapping[str, Any] | None
+    ) -> Any:
         path = urlsplit(url).path
         await self.limiter.acquire_async()
         self.stats.add("attempts")
         try:
-            response = await self._http.get(
-                url, params=dict(params) if params else None, headers=self._auth()
+            response = await self._http.request(
+                method,
+                url,
+                params=dict(params) if params else None,
+                json=dict(json_body) if json_body is not None else None,
+                headers=self._auth(),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self.stats.add("not_sent_failures")
-            rejected = certificate_rejected(exc, "GET", path, f"{type(exc).__name__}: {exc}")
+            rejected = certificate_rejected(exc, method, path, f"{type(exc).__name__}: {exc}")
             if rejected is not None:
                 raise rejected from None
             raise RequestNotSentError(
-                f"GET {path} could not reach the server: {type(exc).__name__}"
+                f"{method} {path} could not reach the server: {type(exc).__name__}"
             ) from None
         except httpx.HTTPError as exc:
             self.stats.add("maybe_sent_failures")
-            raise RequestMaybeSentError(f"GET {path} failed: {type(exc).__name__}: {exc}") from None
+            raise RequestMaybeSentError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from None
         self.stats.add(f"status_{response.status_code}")
         if response.status_code >= 300:
             raise error_for(
                 response.status_code,
                 response.headers,
                 response.content,
-                "GET",
+                method,
                 path,
                 via_maton=self.config.via_maton,
             )
-        return parse_success(response.status_code, response.content, "GET", path)
+        return parse_success(response.status_code, response.content, method, path)
 
     def _auth(self) -> dict[str, str]:
         return self.config.auth_headers()
@@ -128,12 +151,14 @@ class AsyncEvents:
 
 
 class AsyncMailgunClient:
-    """What the trigger needs, non-blocking: the events API."""
+    """What the trigger needs, non-blocking: the Events API, and Logs and Metrics."""
 
     def __init__(self, config: ClientConfig, *, http: httpx.AsyncClient | None = None) -> None:
         self.config = config
         self.transport = AsyncTransport(config, http=http)
         self.events = AsyncEvents(self.transport)
+        self.logs = AsyncLogs(self.transport)
+        self.metrics = AsyncMetrics(self.transport)
 
     async def aclose(self) -> None:
         await self.transport.aclose()

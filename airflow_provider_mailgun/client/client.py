@@ -9,6 +9,8 @@
                                                 "subject": "Hi", "text": "Hello"})
         for bounce in client.bounces.iter("mg.example.com"):
             ...
+        for event in client.logs.iter(start=t0, end=t1, events=["delivered"]):
+            ...
 
 Nothing here knows about Airflow; the hook builds the config from a connection.
 """
@@ -19,6 +21,7 @@ from types import TracebackType
 
 import requests
 
+from airflow_provider_mailgun.client.api.analytics import AnalyticsTags, Logs, Metrics, Validations
 from airflow_provider_mailgun.client.api.domains import Credentials, Domains, Tracking, Webhooks
 from airflow_provider_mailgun.client.api.events import Events
 from airflow_provider_mailgun.client.api.lists import ListMembers, MailingLists
@@ -60,6 +63,11 @@ class MailgunClient:
         self.tags = Tags(t)
         self.ips = Ips(t)
         self.connections = MatonConnections(t)
+        # Mailgun's current APIs (v1 analytics, v4 validation).
+        self.logs = Logs(t)
+        self.metrics = Metrics(t)
+        self.analytics_tags = AnalyticsTags(t)
+        self.validations = Validations(t)
 
     def suppressions(self, kind: str) -> SuppressionTable:
         """The table named ``bounces``, ``unsubscribes``, ``complaints`` or ``whitelists``."""

@@ -27,6 +27,14 @@ class MailgunConfigError(MailgunError, ValueError):
     """The client or connection is configured wrongly (missing key, bad region, bad URL...)."""
 
 
+class MailgunQueryError(MailgunError, ValueError):
+    """A query the API would refuse, caught before anything is sent.
+
+    A start after its end, an unknown event name or metric, a malformed filter: the message names
+    the offending value and what the API accepts.
+    """
+
+
 class UnsafeURLError(MailgunError):
     """A URL (paging link, redirect) points at a host other than the configured one.
 
@@ -110,6 +118,10 @@ class MailgunRateLimitError(MailgunAPIError):
 
 class MailgunServerError(MailgunAPIError):
     """5xx from Mailgun or the gateway."""
+
+
+class MailgunRetiredAPIError(MailgunAPIError):
+    """410: the endpoint was retired for this account (e.g. the Events API); use its successor."""
 
 
 class MatonGatewayError(MailgunAPIError):

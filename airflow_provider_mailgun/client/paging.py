@@ -1,4 +1,4 @@
-"""Mailgun's two paging styles, as lazy iterators.
+"""Mailgun's paging styles, as lazy iterators.
 
 Cursor paging (events, suppressions, list and member pages, tags, templates): follow
 ``paging.next`` exactly as returned (it embeds the filters and, for events, an opaque token in the
@@ -9,10 +9,19 @@ path) until a page's ``items`` is empty, missing or null; stop too if a ``next``
 
 Skip/limit paging (routes, domains, credentials): advance ``skip`` until ``total_count`` items
 were seen or a page comes back empty (or short, when a reply has no ``total_count``).
+
+The v1 analytics APIs page inside a JSON body that is POSTed again for every page: Logs with
+``pagination.token`` (the previous reply's ``pagination.next``), Metrics and Tags with
+``pagination.skip``. :func:`next_token_body` and :func:`next_offset_body` compute the next body
+(or ``None`` at the end) for both the sync and the async client::
+
+    for page in body_pages(post_logs, first_body, next_token_body):
+        print(page.items)
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,3 +87,79 @@ def skip_limit_items(
         if not isinstance(total, int) and len(items) < limit:
             return  # no total to count against: a short page is the last one
         previous = items
+
+
+@dataclass(frozen=True)
+class BodyPage:
+    """One page of a body-paged API and the request body that produced it."""
+
+    items: list[dict[str, Any]]
+    body: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+#: Next request body from (this body, its reply), or ``None`` when the listing is complete.
+Advance = Callable[[Mapping[str, Any], Mapping[str, Any]], "dict[str, Any] | None"]
+
+
+def reply_items(reply: Any) -> list[dict[str, Any]]:
+    """``items`` of a reply (missing or null counts as empty)."""
+    items = reply.get("items") if isinstance(reply, Mapping) else None
+    return list(items or [])
+
+
+def _pagination(data: Any) -> Mapping[str, Any]:
+    found = data.get("pagination") if isinstance(data, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def next_token_body(body: Mapping[str, Any], reply: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Logs: the same body with ``pagination.token`` set to the reply's ``next`` token.
+
+    The end is an empty page, a reply without ``next``, or a ``next`` equal to the token just
+    used. A short page is not the end: the API does not promise full pages.
+    """
+    token = _pagination(reply).get("next")
+    current = _pagination(body)
+    if not reply_items(reply) or not isinstance(token, str) or not token or token == current.get("token"):
+        return None
+    return {**body, "pagination": {**current, "token": token}}
+
+
+def next_offset_body(body: Mapping[str, Any], reply: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Metrics and Tags: ``pagination.skip`` advanced by the page; the end is a short page or total."""
+    current = _pagination(body)
+    items = reply_items(reply)
+    limit, skip = current.get("limit"), int(current.get("skip") or 0)
+    if not items or (isinstance(limit, int) and len(items) < limit):
+        return None
+    total = _pagination(reply).get("total")
+    if isinstance(total, int) and skip + len(items) >= total:
+        return None
+    return {**body, "pagination": {**current, "skip": skip + len(items)}}
+
+
+def body_pages(
+    post: Callable[[Mapping[str, Any]], Any],
+    body: Mapping[str, Any],
+    advance: Advance,
+    *,
+    max_pages: int | None = None,
+) -> Iterator[BodyPage]:
+    """Yield non-empty pages, POSTing ``body`` and then each body ``advance`` returns."""
+    seen: set[str] = set()
+    count = 0
+    while max_pages is None or count < max_pages:
+        reply = post(body) or {}
+        page = BodyPage(items=reply_items(reply), body=body, raw=reply)
+        if page.items:
+            yield page
+            count += 1
+        following = advance(body, reply)
+        if following is None:
+            return
+        key = json.dumps(_pagination(following), sort_keys=True, default=str)
+        if key in seen:
+            return  # the server handed back a page position already read: stop, never loop
+        seen.add(key)
+        body = following

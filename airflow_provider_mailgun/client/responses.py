@@ -22,10 +22,18 @@ from airflow_provider_mailgun.client.errors import (
     MailgunBadRequestError,
     MailgunNotFoundError,
     MailgunRateLimitError,
+    MailgunRetiredAPIError,
     MailgunServerError,
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
+
+try:  # Airflow installs msgspec; its decoder is several times faster on large pages (Logs, events)
+    from msgspec.json import Decoder as _Decoder
+
+    _fast_decode: Any = _Decoder().decode
+except ImportError:  # pragma: no cover - the client also works without it
+    _fast_decode = None
 
 RATE_LIMIT_STATUSES = frozenset({420, 429})
 MAX_MESSAGE_CHARS = 300
@@ -34,12 +42,22 @@ _TRY_AGAIN_SECONDS = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.
 _TRY_AGAIN_DATE = re.compile(r"try again after ([A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} [\d:]+ \S+)")
 
 
+def loads(body: bytes) -> Any:
+    """JSON from bytes: msgspec's decoder when installed, else (and for anything it refuses) the stdlib's."""
+    if _fast_decode is not None:
+        try:
+            return _fast_decode(body)
+        except ValueError:
+            pass
+    return json.loads(body)
+
+
 def parse_success(status: int, body: bytes, method: str, path: str) -> Any:
     """Decode a 2xx body as JSON; anything else is an error, never a silent success."""
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        return loads(body)
     except ValueError:
         text = _snippet(body.decode("utf-8", "replace"))
         raise MailgunUnexpectedResponseError(
@@ -132,6 +150,20 @@ def error_for(
         )
     if status in (401, 403):
         return _auth_error(status, method, path, message, via_maton)
+    if via_maton and _gateway_did_not_forward(status, body, path):
+        return MatonGatewayError(
+            status,
+            method,
+            path,
+            message,
+            "the Maton gateway did not forward this Mailgun path; use a direct 'mailgun' connection "
+            "(Mailgun private API key, region us or eu) for the Logs, Metrics, analytics Tags and "
+            "validation APIs",
+        )
+    if status == 410:
+        return MailgunRetiredAPIError(
+            status, method, path, message, "Mailgun retired this endpoint for the account; use its successor"
+        )
     if status == 404:
         return MailgunNotFoundError(status, method, path, message, _not_found_hint(message, via_maton))
     if status >= 500:
@@ -155,6 +187,28 @@ def error_for(
             "(POST ctrl.maton.ai/connections) or set the maton_connection extra to an ACTIVE one",
         )
     return MailgunBadRequestError(status, method, path, message)
+
+
+#: Mailgun paths the Maton skill document does not show; a gateway may not forward them.
+_NEWER_API_PREFIXES = ("/v1/", "/v4/address/", "/v5/")
+
+
+def _gateway_did_not_forward(status: int, body: bytes, path: str) -> bool:
+    """A 404/405/501 on a newer API path whose body is not Mailgun's ``{"message": ...}``.
+
+    Mailgun's own errors carry ``message``; a gateway refusing a route answers in its own words
+    (``error``, an HTML page, or nothing), so the two can be told apart.
+    """
+    if status not in (404, 405, 501):
+        return False
+    native = path.split("/mailgun", 1)[-1] if "/mailgun/" in path else path
+    if not native.startswith(_NEWER_API_PREFIXES):
+        return False
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and isinstance(data.get("message"), str))
 
 
 def _auth_error(status: int, method: str, path: str, message: str, via_maton: bool) -> MailgunAPIError:

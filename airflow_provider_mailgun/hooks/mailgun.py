@@ -12,7 +12,8 @@
 Every API group of the client is a property of the hook (``messages``, ``events``, ``lists``,
 ``members``, ``bounces``, ``unsubscribes``, ``complaints``, ``whitelists``, ``domains``, ``routes``,
 ``webhooks``, ``templates``, ``stats``, ``tags``, ``ips``, ``tracking``, ``credentials``,
-``connections``); see :mod:`airflow_provider_mailgun.client` for their methods.
+``connections``), and Mailgun's current APIs: ``logs``, ``metrics``, ``analytics_tags`` and
+``validations``; see :mod:`airflow_provider_mailgun.client` for their methods.
 
 Connection types: ``maton`` (Mailgun through the Maton gateway, Bearer key) and ``mailgun``
 (direct, Basic ``api:<key>``, US or EU). When ``maton_default`` is not defined and ``MATON_API_KEY``
@@ -29,6 +30,7 @@ from airflow_provider_mailgun.client import ClientConfig, MailgunClient, Mailgun
 from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID, config_for
 
 if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.api.analytics import AnalyticsTags, Logs, Metrics, Validations
     from airflow_provider_mailgun.client.api.domains import Credentials, Domains, Tracking, Webhooks
     from airflow_provider_mailgun.client.api.events import Events
     from airflow_provider_mailgun.client.api.lists import ListMembers, MailingLists
@@ -180,6 +182,26 @@ class MailgunHook(BaseHook):
     def connections(self) -> MatonConnections:
         """Maton connections on the control host (Maton connections only)."""
         return self.client.connections
+
+    @property
+    def logs(self) -> Logs:
+        """``POST /v1/analytics/logs``: account-wide events (the Events API's successor)."""
+        return self.client.logs
+
+    @property
+    def metrics(self) -> Metrics:
+        """``POST /v1/analytics/metrics`` and ``/usage/metrics`` (the Stats API's successor)."""
+        return self.client.metrics
+
+    @property
+    def analytics_tags(self) -> AnalyticsTags:
+        """``/v1/analytics/tags``: the account's tags (the v3 ``tags`` successor)."""
+        return self.client.analytics_tags
+
+    @property
+    def validations(self) -> Validations:
+        """``GET /v4/address/validate``."""
+        return self.client.validations
 
     @classmethod
     def _form_metadata(cls) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Match
 
 from airflow_provider_mailgun.testing import (
     routes_account,
+    routes_analytics,
     routes_control,
     routes_domains,
     routes_events,
@@ -57,6 +58,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 MAGNIFICENT = "Mailgun Magnificent API"
+NEWER_API_PREFIXES = ("v1/", "v4/address/", "v5/")
 
 
 def create_app(state: EmulatorState) -> EmulatorASGI:
@@ -70,6 +72,7 @@ def create_app(state: EmulatorState) -> EmulatorASGI:
         routes_domains,
         routes_account,
         routes_templates,
+        routes_analytics,
         routes_maton,
         routes_control,
         routes_inbox,
@@ -238,6 +241,9 @@ class EmulatorASGI:
             return json_response({"error": f"Invalid app name '{app}': this gateway serves 'mailgun'"}, 400)
         if not rest:
             return text_response(MAGNIFICENT)  # the gateway forwards "/" to Mailgun's root
+        if not self.state.gateway_forwards_newer_apis and rest.startswith(NEWER_API_PREFIXES):
+            # A gateway that proxies only the v3 paths it knows answers the rest in its own words.
+            return json_response({"error": f"No route for /{rest} on app 'mailgun'"}, 404)
         with self.state.lock:
             conn, error = self.state.pick_connection(_header(scope, b"maton-connection"))
         if conn is None:

@@ -33,6 +33,11 @@ FAIL_SUPPRESS_COMPLAINT = 5
 FAIL_BOUNCE = 6
 FAIL_TEMPORARY = 7
 COMPLAINED = 8
+# What recipients do with a delivered copy (added by the emulator's engagement seeding).
+OPENED = 9
+CLICKED = 10
+UNSUBSCRIBED = 11
+ENGAGEMENT = {"opened": OPENED, "clicked": CLICKED, "unsubscribed": UNSUBSCRIBED}
 
 KIND_NAMES = (
     "accepted",
@@ -44,8 +49,16 @@ KIND_NAMES = (
     "failed",
     "failed",
     "complained",
+    "opened",
+    "clicked",
+    "unsubscribed",
 )
-_LEVELS = ("info", "info", "info", "error", "error", "error", "error", "warn", "warn")
+_LEVELS = ("info", "info", "info", "error", "error", "error", "error", "warn", "warn", "info", "info", "info")
+#: Where an engaged recipient was, as Mailgun reports it for opens, clicks and unsubscribes.
+_CLIENT = {"client-name": "Thunderbird", "client-os": "Linux", "client-type": "mobile browser"}
+_CLIENT.update({"device-type": "desktop", "user-agent": "Mozilla/5.0 (X11; Linux x86_64)"})
+_GEO = {"city": "San Francisco", "country": "US", "region": "CA"}
+CLICKED_URL = "https://example.org/"
 _SENDING_IP = "192.0.2.10"
 _EMPTY = array("q")
 
@@ -286,6 +299,8 @@ class EventStore:
             event["message"]["scheduled-for"] = batch.delivery_time
         if kind == ACCEPTED:
             event["method"] = "HTTP"
+        elif kind >= OPENED:
+            add_engagement(event, kind)
         elif kind in STATUS:
             self._add_status(event, kind, recipient)
         return event
@@ -320,6 +335,13 @@ class EventStore:
         if severity is not None:
             event["severity"] = severity
             event["reason"] = reason
+
+
+def add_engagement(event: dict[str, Any], kind: int) -> None:
+    """Where an engaged recipient was (opens, clicks, unsubscribes), and the clicked link."""
+    event.update({"ip": "198.51.100.7", "geolocation": dict(_GEO), "client-info": dict(_CLIENT)})
+    if kind == CLICKED:
+        event["url"] = CLICKED_URL
 
 
 def storage_key(batch: Batch, local: int) -> str:

@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
@@ -141,3 +141,22 @@ def find_file(state: EmulatorState, message_id: str, filename: str) -> tuple[str
             if part.filename == filename:
                 return part.content_type, part.data
     return None
+
+
+def set_events_api(state: EmulatorState, enabled: bool, keys: Iterable[str] | None = None) -> None:
+    """Retire (``enabled=False``) or restore the Events API, for the given API keys or everyone.
+
+    A retired Events API answers every request with ``410 Gone`` and a message naming the Logs API.
+    """
+    accounts = {"*"} if keys is None else {f"{kind}:{key}" for key in keys for kind in ("mailgun", "maton")}
+    with state.lock:
+        if enabled:
+            state.events_api_retired = set() if keys is None else state.events_api_retired - accounts
+        else:
+            state.events_api_retired |= accounts
+
+
+def set_gateway_forwards_newer_apis(state: EmulatorState, forward: bool) -> None:
+    """``False``: the gateway answers v1/v4-validation/v5 paths with a 404 of its own."""
+    with state.lock:
+        state.gateway_forwards_newer_apis = bool(forward)

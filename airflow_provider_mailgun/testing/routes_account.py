@@ -9,8 +9,6 @@ Example::
 
 from __future__ import annotations
 
-import calendar
-import time
 from bisect import bisect_left
 from typing import Any
 
@@ -25,6 +23,7 @@ from airflow_provider_mailgun.testing.paging import PAGE_NAMES, cursor_links, sl
 from airflow_provider_mailgun.testing.sending import tag_dict
 from airflow_provider_mailgun.testing.state import IPS, EmulatorState
 from airflow_provider_mailgun.testing.util import (
+    floor_time,
     int_param,
     json_response,
     message_response,
@@ -223,22 +222,13 @@ def _window(
     return end_ts - span, end_ts
 
 
-def _floor(ts: float, resolution: str) -> float:
-    tm = time.gmtime(ts)
-    if resolution == "hour":
-        return float(calendar.timegm((tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, 0, 0)))
-    if resolution == "day":
-        return float(calendar.timegm((tm.tm_year, tm.tm_mon, tm.tm_mday, 0, 0, 0)))
-    return float(calendar.timegm((tm.tm_year, tm.tm_mon, 1, 0, 0, 0)))
-
-
 def _buckets(start: float, end: float, resolution: str) -> list[float]:
     out: list[float] = []
-    current = _floor(start, resolution)
+    current = floor_time(start, resolution)
     while current <= end and len(out) < 2000:
         out.append(current)
         step = 3600 if resolution == "hour" else 86400
-        current = current + step if resolution != "month" else _floor(current + 32 * 86400, "month")
+        current = current + step if resolution != "month" else floor_time(current + 32 * 86400, "month")
     return out
 
 

@@ -5,6 +5,9 @@ Example::
     get(f"{emu.url}/_emulator/messages?recipient=bob@example.com").json()["items"]
     post(f"{emu.url}/_emulator/faults", json={"error_rate": 0.2, "path": "/messages"})
     post(f"{emu.url}/_emulator/reset")
+    post(f"{emu.url}/_emulator/engage", json={"event": "opened", "tag": "newsletter"})
+    post(f"{emu.url}/_emulator/events_api", json={"enabled": False})      # Events answers 410
+    post(f"{emu.url}/_emulator/gateway", json={"forward_newer_apis": False})
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.routing import Route
 from airflow_provider_mailgun.testing import introspect
 from airflow_provider_mailgun.testing.context import own_base_url
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
+from airflow_provider_mailgun.testing.engagement import engage
 from airflow_provider_mailgun.testing.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
@@ -116,6 +120,28 @@ def routes(state: EmulatorState) -> list[Route]:
             return message_response(f"Invalid settings: {exc}")
         return message_response("ok", 200)
 
+    async def engagement(request: Request) -> Response:
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        try:
+            added = engage(state, **data)
+        except (TypeError, ValueError) as exc:
+            return message_response(f"Invalid engagement: {exc}")
+        return json_response({"added": added})
+
+    async def switches(request: Request) -> Response:
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        what = request.scope["path"].rsplit("/", 1)[-1]
+        if what == "events_api":
+            keys = data.get("keys")
+            introspect.set_events_api(state, bool(data.get("enabled", True)), keys)
+        else:
+            introspect.set_gateway_forwards_newer_apis(state, bool(data.get("forward_newer_apis", True)))
+        return message_response("ok", 200)
+
     async def connect(request: Request) -> Response:
         conn_id = request.path_params["conn_id"]
         with state.lock:
@@ -136,5 +162,8 @@ def routes(state: EmulatorState) -> list[Route]:
         Route(f"{p}/reset", reset, methods=["POST"]),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/maton/connect/{{conn_id}}", connect, methods=["GET"]),
+        Route(f"{p}/engage", engagement, methods=["POST"]),
+        Route(f"{p}/events_api", switches, methods=["POST"]),
+        Route(f"{p}/gateway", switches, methods=["POST"]),
         *(Route(f"{p}/{name}", settings, methods=["POST"]) for name in _SETTINGS),
     ]

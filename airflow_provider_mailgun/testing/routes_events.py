@@ -20,9 +20,15 @@ from airflow_provider_mailgun.testing.events_query import EventQuery, QueryError
 from airflow_provider_mailgun.testing.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response
 
+#: What a retired Events API answers (410 Gone, Mailgun's usual ``{"message"}`` body); see
+#: ``MailgunEmulator.retire_events_api``.
+RETIRED = "The Events API has been retired for this account; use the Logs API (POST /v1/analytics/logs)"
+
 
 def routes(state: EmulatorState) -> list[Route]:
     async def events(request: Request) -> Response:
+        if not state.events_api_answers(context(request).account):
+            return message_response(RETIRED, 410)
         domain = request.path_params["domain"].lower()
         token = request.path_params.get("token")
         try:

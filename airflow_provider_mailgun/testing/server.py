@@ -236,6 +236,23 @@ class MailgunEmulator:
     def set_delivery_delay(self, seconds: float) -> None:
         introspect.set_delivery_delay(self.state, seconds)
 
+    def retire_events_api(self, keys: Iterable[str] | None = None) -> None:
+        """The Events API answers ``410 Gone`` (naming the Logs API) for these keys, or everyone."""
+        introspect.set_events_api(self.state, False, keys)
+
+    def restore_events_api(self, keys: Iterable[str] | None = None) -> None:
+        introspect.set_events_api(self.state, True, keys)
+
+    def set_gateway_forwards_newer_apis(self, forward: bool) -> None:
+        """``False``: the Maton gateway answers ``/mailgun/v1/...`` (and v4 validation) with a 404."""
+        introspect.set_gateway_forwards_newer_apis(self.state, forward)
+
+    def engage(self, event: str, **which: Any) -> int:
+        """Recipients open, click or unsubscribe: see :func:`.engagement.engage`; returns the count."""
+        from airflow_provider_mailgun.testing.engagement import engage
+
+        return engage(self.state, event, **which)
+
     def advance_events(self, seconds: float) -> None:
         """Move the event clock forward: delayed deliveries/retries due by then become visible."""
         self.state.advance(seconds)

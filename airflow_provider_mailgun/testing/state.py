@@ -31,11 +31,12 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MATON_KEY,
     DEFAULT_WEBHOOK_SIGNING_KEY,
 )
-from airflow_provider_mailgun.testing.events import COMPLAINED, FAIL_BOUNCE, EventStore
+from airflow_provider_mailgun.testing.events import COMPLAINED, FAIL_BOUNCE, UNSUBSCRIBED, EventStore
 from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec, RateLimiter
 from airflow_provider_mailgun.testing.lists import MailingList
 from airflow_provider_mailgun.testing.messages import MessageStore
 from airflow_provider_mailgun.testing.paging import SortedTable
+from airflow_provider_mailgun.testing.suppressions import make_record, merge_unsubscribe
 from airflow_provider_mailgun.testing.templates import Template
 from airflow_provider_mailgun.testing.util import rfc2822
 from airflow_provider_mailgun.testing.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
@@ -158,6 +159,12 @@ class EmulatorState:
             self.routes: dict[str, dict[str, Any]] = {}
             self.connections: dict[str, dict[str, Any]] = {}
             self.request_log.clear()
+            # Accounts ("mailgun:<key>", "maton:<key>") whose Events API answers as retired;
+            # "*" retires it for every account.
+            self.events_api_retired: set[str] = set()
+            # A gateway that forwards only the v3 paths (False) answers v1/v4 paths with a 404.
+            self.gateway_forwards_newer_apis = True
+            self.validations: list[tuple[float, bool]] = []  # (time, deliverable) per validation
             self.counters: Counter[str] = Counter()
             self.fault_counts: Counter[str] = Counter()
             now = self.now()
@@ -252,8 +259,8 @@ class EmulatorState:
         return bool(len(table)) and (address in table or address.rpartition("@")[2] in table)
 
     def apply_side_effects(self, domain: str, kind: int, copy: int, ts: float) -> None:
-        """Hard bounces join the bounce list, complaints the complaint list (when visible)."""
-        if kind not in (FAIL_BOUNCE, COMPLAINED):
+        """Hard bounces join the bounce list, complaints and unsubscribes theirs (when visible)."""
+        if kind not in (FAIL_BOUNCE, COMPLAINED, UNSUBSCRIBED):
             return
         dom = self.domains.get(domain)
         if dom is None:
@@ -263,6 +270,12 @@ class EmulatorState:
         if kind == FAIL_BOUNCE:
             if not self.is_whitelisted(dom, address):
                 dom.suppressions["bounces"].put(address, bounce_record(address, "550", "", ts))
+        elif kind == UNSUBSCRIBED:
+            table = dom.suppressions["unsubscribes"]
+            key, record = make_record(
+                "unsubscribes", {"address": address, "tags": list(batch.tags) or ["*"]}, ts
+            )
+            table.put(key, merge_unsubscribe(table.get(key), record))
         else:
             dom.suppressions["complaints"].put(address, {"address": address, "created_at": rfc2822(ts)})
 
@@ -300,6 +313,11 @@ class EmulatorState:
         if not active:
             return None, "No active connection found for app mailgun; create one with the control API"
         return min(active, key=lambda c: c["creation_time"]), ""
+
+    def events_api_answers(self, account: str | None) -> bool:
+        """Whether the Events API still answers for this account (see ``events_api_retired``)."""
+        retired = self.events_api_retired
+        return not retired or ("*" not in retired and account not in retired)
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:

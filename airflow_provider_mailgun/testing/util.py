@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import time
@@ -55,6 +56,16 @@ def iso_time(ts: float) -> str:
     """``2026-02-12T02:24:16.551210Z`` - Maton's timestamp format."""
     micro = int((ts - int(ts)) * 1_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{micro:06d}Z"
+
+
+def floor_time(ts: float, resolution: str) -> float:
+    """The start of the hour, day or month (UTC) that ``ts`` falls in."""
+    tm = time.gmtime(ts)
+    if resolution == "hour":
+        return float(calendar.timegm((tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, 0, 0)))
+    if resolution == "day":
+        return float(calendar.timegm((tm.tm_year, tm.tm_mon, tm.tm_mday, 0, 0, 0)))
+    return float(calendar.timegm((tm.tm_year, tm.tm_mon, 1, 0, 0, 0)))
 
 
 def parse_date(value: str) -> float | None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.testing.events import (
     ACCEPTED,
+    CLICKED,
     COMPLAINED,
     DELIVERED,
     DELIVERED_TEST,
@@ -42,6 +43,8 @@ from airflow_provider_mailgun.testing.events import (
     FAIL_SUPPRESS_COMPLAINT,
     FAIL_SUPPRESS_UNSUBSCRIBE,
     FAIL_TEMPORARY,
+    OPENED,
+    UNSUBSCRIBED,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +60,9 @@ WEBHOOK_FOR_KIND = {
     FAIL_BOUNCE: "permanent_fail",
     FAIL_TEMPORARY: "temporary_fail",
     COMPLAINED: "complained",
+    OPENED: "opened",
+    CLICKED: "clicked",
+    UNSUBSCRIBED: "unsubscribed",
 }
 DEFAULT_RETRY_DELAYS = (0.5, 1.0, 2.0)
 POST_TIMEOUT = 5.0

@@ -1,8 +1,9 @@
 """The emulator's JSON answers validate against Mailgun's own OpenAPI response schemas.
 
 The spec is vendored in ``tests/openapi/`` (source and licence in its ``NOTICE.md``), so these
-tests run in any checkout. RFC822Time schemas are typed ``object`` in the spec
-but are RFC 2822 strings on the wire, so they are patched to strings before validating.
+tests run in any checkout. RFC822Time schemas are typed ``object`` in the spec but are RFC 2822
+strings on the wire, so they are patched to strings before validating; the tags API's
+``CustomTime`` (typed ``object``, a Go time type) is a time string on the wire, patched alike.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def spec() -> dict[str, Any]:
     with SPEC_PATH.open() as handle:
         data = yaml.load(handle, Loader=loader)
     data["components"]["schemas"]["github.com-mailgun-mime-RFC822Time"] = {"type": "string"}
+    data["components"]["schemas"]["github.com-mailgun-tags-api-pkg-api-model-CustomTime"] = {"type": "string"}
     _patch_rfc822(data["components"])
     return data
 
@@ -132,3 +134,58 @@ def test_other_shapes(spec, api, emu, send):
     for path, method, reply in checks:
         assert reply.status_code == 200, (path, reply.text)
         _validate(spec, path, method, reply.json())
+
+
+def test_analytics_responses(spec, api, emu, send):
+    send(
+        to=["a@example.com", "bounce@example.com"], **{"o:tag": "t", "recipient-variables": "{}", "v:k": "v"}
+    )
+    send(to="c@example.com", **{"o:deliverytime": "Thu, 01 Jan 2099 00:00:00 +0000", "o:tag": "t"})
+    emu.engage("opened", tag="t")
+    emu.engage("clicked", tag="t")
+    logs = api.post("/v1/analytics/logs", json={"include_totals": True, "pagination": {"limit": 5}}).json()
+    assert len(logs["items"]) == 5
+    assert logs["pagination"]["total"] == 10
+    _validate(spec, "/v1/analytics/logs", "post", logs)
+    rest = api.post(
+        "/v1/analytics/logs",
+        json={"include_totals": True, "pagination": {"limit": 5, "token": logs["pagination"]["next"]}},
+    )
+    _validate(spec, "/v1/analytics/logs", "post", rest.json())
+    every = {
+        "metrics": ["accepted_count", "delivered_count", "opened_rate", "bounce_rate"],
+        "include_aggregates": True,
+    }
+    for dims in ([], ["time"], ["time", "tag", "domain", "recipient_domain", "country"]):
+        metrics = api.post("/v1/analytics/metrics", json={**every, "dimensions": dims, "resolution": "hour"})
+        _validate(spec, "/v1/analytics/metrics", "post", metrics.json())
+    api.get("/v4/address/validate", params={"address": "x@example.com"})
+    usage = api.post(
+        "/v1/analytics/usage/metrics", json={"metrics": ["email_validation_count"], "dimensions": ["time"]}
+    )
+    assert usage.json()["items"][0]["metrics"] == {"email_validation_count": 1}
+    _validate(spec, "/v1/analytics/usage/metrics", "post", usage.json())
+    tags = api.post(
+        "/v1/analytics/tags", json={"include_metrics": True, "pagination": {"include_total": True}}
+    )
+    _validate(spec, "/v1/analytics/tags", "post", tags.json())
+    _validate(
+        spec,
+        "/v1/analytics/tags",
+        "put",
+        api.put("/v1/analytics/tags", json={"tag": "t", "description": "d"}).json(),
+    )
+    _validate(spec, "/v1/analytics/tags/limits", "get", api.get("/v1/analytics/tags/limits").json())
+    _validate(
+        spec, "/v1/analytics/tags", "delete", api.delete("/v1/analytics/tags", json={"tag": "t"}).json()
+    )
+    for address in ("ada@example.org", "admin@gmial.com", "not an address", "x@mailinator.com"):
+        _validate(
+            spec,
+            "/v4/address/validate",
+            "get",
+            api.get("/v4/address/validate", params={"address": address}).json(),
+        )
+    bad = api.post("/v1/analytics/logs", json={"events": ["nope"]})
+    assert bad.status_code == 400
+    _validate(spec, "/v1/analytics/logs", "post", bad.json(), "400")
