@@ -60,6 +60,45 @@ _MAILGUN_FIELDS: dict[str, Any] = {
 
 _HIDDEN = ["login", "schema", "port", "extra"]
 
+_WEBHOOK_OPTIONS: dict[str, Any] = {
+    "enabled": {
+        "description": "Mount the Mailgun webhook receiver on the api-server at /mailgun/webhooks/<asset>.",
+        "version_added": "0.1.0",
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
+    },
+    "signing_key": {
+        "description": "Mailgun's HTTP webhook signing key (not the API key); the only credential.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": None,
+        "default": "",
+        "sensitive": True,
+    },
+    "assets": {
+        "description": "Comma-separated names of the assets webhooks may record events on.",
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "mailgun_complaints",
+        "default": "",
+    },
+    "max_body_bytes": {
+        "description": "Larger bodies are refused (413) without being read.",
+        "version_added": "0.1.0",
+        "type": "integer",
+        "example": None,
+        "default": "65536",
+    },
+    "max_age_seconds": {
+        "description": "Older signatures are refused (403).",
+        "version_added": "0.1.0",
+        "type": "float",
+        "example": None,
+        "default": "900",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata (validated against Airflow's provider_info schema in tests)."""
@@ -117,7 +156,24 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [{"integration-name": "Mailgun", "python-modules": [f"{package}.sensors.events"]}],
-        "triggers": [{"integration-name": "Mailgun", "python-modules": [f"{package}.triggers.events"]}],
+        "triggers": [
+            {
+                "integration-name": "Mailgun",
+                "python-modules": [f"{package}.triggers.events", f"{package}.triggers.event_watch"],
+            }
+        ],
+        "plugins": [
+            {
+                "name": "mailgun_webhooks",
+                "plugin-class": f"{package}.plugins.webhook_receiver.MailgunWebhookPlugin",
+            }
+        ],
+        "config": {
+            "mailgun_webhooks": {
+                "description": "The optional receiver of Mailgun's signed webhooks (off by default).",
+                "options": _WEBHOOK_OPTIONS,
+            }
+        },
         "notifications": [f"{package}.notifications.mailgun.MailgunNotifier"],
         "email-backends": [f"{package}.utils.emailer.send_email"],
     }

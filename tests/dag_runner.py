@@ -79,3 +79,30 @@ def xcom_result(dag_run: Any, task_id: str, map_index: int = -1, key: str = "ret
         if row is None:
             return None
         return XComModel.deserialize_value(row)
+
+
+def clear_and_rerun(dag: Any, dag_run: Any) -> Any:
+    """Clear the run's task instances as the UI's Clear does, then run them again; returns the DagRun.
+
+    Airflow's own ``clear_task_instances`` (it gives each cleared task instance a new round of
+    tries), then the scheduler's part (``tests.reliability.task_process.resume``), in this process.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    from tests.reliability.task_process import resume
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dag.dag_id, run_id=dag_run.run_id).all()
+        clear_task_instances(tis, session, dag_run_state=DagRunState.RUNNING)
+        for ti in tis:
+            # Airflow 3.0 looks the task's retries up in a serialized DAG that its dag.test() never
+            # writes; this is what its clear then sets (3.1+ did it already).
+            ti.max_tries = max(ti.max_tries, ti.try_number + dag.get_task(ti.task_id).retries)
+    resume(dag, dag_run.run_id)
+    with create_session() as session:
+        fresh = session.query(DagRun).filter_by(dag_id=dag.dag_id, run_id=dag_run.run_id).one()
+        session.expunge(fresh)
+    return fresh

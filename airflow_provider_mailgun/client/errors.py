@@ -176,8 +176,8 @@ class AmbiguousSendError(MailgunError):
 
 
 def _count_recipients(fields: Sequence[tuple[str, str]]) -> int:
-    return sum(
-        len([part for part in value.split(",") if part.strip()])
-        for key, value in fields
-        if key in ("to", "cc", "bcc")
-    )
+    from email.utils import getaddresses
+
+    # getaddresses, not a split on commas: '"Doe, Jane" <jane@x.org>' is one recipient.
+    values = [value for key, value in fields if key in ("to", "cc", "bcc")]
+    return sum(1 for _, address in getaddresses(values) if address)

@@ -1,8 +1,11 @@
 """Mailgun's paging styles, as lazy iterators.
 
 Cursor paging (events, suppressions, list and member pages, tags, templates): follow
-``paging.next`` exactly as returned (it embeds the filters and, for events, an opaque token in the
-path) until a page's ``items`` is empty, missing or null; stop too if a ``next`` link repeats::
+``paging.next`` as returned (it embeds the filters and, for events, an opaque token in the path;
+the transport requests it on the configured host) until a page's ``items`` is empty, missing or
+null; stop too if a ``next`` link repeats or a page repeats the previous one's items under a new
+link (a server ignoring its cursor). A source still handing out new pages after :data:`MAX_PAGES`
+is cut off with :class:`PagingLimitError` rather than followed forever::
 
     for page in cursor_pages(transport.request, "/v3/lists/pages", {"limit": 100}):
         print(page.items, page.next_url)
@@ -25,8 +28,17 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_mailgun.client.errors import MailgunError
 
 Getter = Callable[..., Any]
+# 10 million list members at 100 a page, 30 million events at 300: far beyond any real listing.
+MAX_PAGES = 100_000
+
+
+class PagingLimitError(MailgunError):
+    """A listing kept handing out new pages past :data:`MAX_PAGES`; what was read is incomplete."""
 
 
 @dataclass(frozen=True)
@@ -51,20 +63,29 @@ def read_page(request: Getter, url: str, params: Mapping[str, Any] | None = None
 def cursor_pages(
     request: Getter, path: str, params: Mapping[str, Any] | None = None, *, max_pages: int | None = None
 ) -> Iterator[Page]:
-    """Yield non-empty pages by following ``paging.next``; see the module docstring."""
+    """Yield non-empty pages by following ``paging.next``; see the module docstring.
+
+    ``max_pages`` stops quietly after that many pages (a caller wanting only the first ones).
+    """
     url, query = path, params
     seen: set[str] = set()
+    previous: list[dict[str, Any]] | None = None
     count = 0
     while max_pages is None or count < max_pages:
+        if count >= MAX_PAGES:
+            raise PagingLimitError(
+                f"Paging {urlsplit(path).path} did not end after {MAX_PAGES} pages: the server keeps "
+                "handing out new pages; stopped rather than read forever."
+            )
         page = read_page(request, url, query)
-        if not page.items:
+        if not page.items or page.items == previous:
             return
         yield page
         count += 1
         if page.next_url is None or page.next_url in seen or page.next_url == url:
             return
         seen.add(page.next_url)
-        url, query = page.next_url, None
+        url, query, previous = page.next_url, None, page.items
 
 
 def skip_limit_items(

@@ -37,6 +37,8 @@ except ImportError:  # pragma: no cover - the client also works without it
 
 RATE_LIMIT_STATUSES = frozenset({420, 429})
 MAX_MESSAGE_CHARS = 300
+# Epoch seconds reach 1e11 in the year 5138; a larger X-RateLimit-Reset is in milliseconds.
+EPOCH_MILLISECONDS_FROM = 1e11
 
 _TRY_AGAIN_SECONDS = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 _TRY_AGAIN_DATE = re.compile(r"try again after ([A-Za-z]{3}, \d{1,2} [A-Za-z]{3} \d{4} [\d:]+ \S+)")
@@ -93,9 +95,9 @@ def retry_after_seconds(
 ) -> float | None:
     """When the server says we may try again, in seconds from now.
 
-    Order: ``Retry-After`` (seconds or HTTP date), then ``X-RateLimit-Reset`` (epoch seconds),
-    then Mailgun's "try again after N seconds / <date>" text, then the webhooks API's
-    ``{"retry-seconds": N}`` body. ``None`` when the reply gives no hint.
+    Order: ``Retry-After`` (seconds or HTTP date), then ``X-RateLimit-Reset`` (epoch seconds or
+    milliseconds, or a delay in seconds), then Mailgun's "try again after N seconds / <date>" text,
+    then the webhooks API's ``{"retry-seconds": N}`` body. ``None`` when the reply gives no hint.
     """
     current = time.time() if now is None else now
     seconds = _retry_after_header(headers, now=current)
@@ -109,7 +111,10 @@ def retry_after_seconds(
         except ValueError:
             value = None
         if value is not None:
-            # Epoch seconds per Mailgun's Go SDK; small numbers can only be a delay in seconds.
+            # Epoch seconds per Mailgun's Go SDK; some gateways give epoch milliseconds (13 digits,
+            # which read as seconds would be a wait of decades); small numbers can only be a delay.
+            if value > EPOCH_MILLISECONDS_FROM:
+                value /= 1000.0
             return max(0.0, value - current) if value > 1e9 else max(0.0, value)
     found = _TRY_AGAIN_SECONDS.search(message)
     if found:

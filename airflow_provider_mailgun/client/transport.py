@@ -30,6 +30,7 @@ from airflow_provider_mailgun.client.errors import (
     AmbiguousRequestError,
     MailgunConnectionError,
     MailgunError,
+    MailgunUnexpectedResponseError,
     UnsafeURLError,
 )
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
@@ -198,7 +199,14 @@ class Transport:
         path = urlsplit(url).path
         status = response.status_code
         if status < 400:
-            return parse_success(status, response.content, method, path)
+            try:
+                return parse_success(status, response.content, method, path)
+            except MailgunUnexpectedResponseError as err:
+                if safety is Safety.SEND:
+                    # Something answered "OK" with a body we cannot read (a proxy's page): the send
+                    # may well have been taken upstream.
+                    raise AmbiguousRequestError(method, path, err.api_message) from None
+                raise
         error = error_for(
             status, response.headers, response.content, method, path, via_maton=self.config.via_maton
         )

@@ -8,11 +8,13 @@ Mailgun (and fail). So::
     # -> "<gateway>/mailgun/v3/lists/pages?page=next"
 
 Any URL that is neither on the configured base nor (through Maton) on Mailgun's upstream host is
-refused with :class:`UnsafeURLError` before a byte is sent.
+refused with :class:`UnsafeURLError` before a byte is sent; one that is, is rebuilt on the configured
+root (only its path and query are kept), so no parser can read another host into it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import SplitResult, quote, urlsplit
 
@@ -23,25 +25,47 @@ Base = Literal["api", "ctrl"]
 
 
 def resolve_url(config: ClientConfig, path_or_url: str, base: Base = "api") -> str:
-    """Turn an API path or a paging link into the URL to request, refusing foreign hosts."""
+    """Turn an API path or a link from a reply into the URL to request, refusing foreign hosts.
+
+    A link is never requested as received: it is checked, then rebuilt as the configured root's
+    scheme and authority plus the link's path and query. Parsers disagree on malformed authorities
+    (``urllib.parse`` and urllib3 read ``http://a:1\\@b:2/`` as host ``b`` and host ``a``), so a link
+    whose authority holds a character RFC 3986 does not allow there is refused outright.
+    """
     root = config.api_base if base == "api" else config.ctrl_base
     if root is None:
         raise MailgunConfigError("This connection has no Maton control host (Maton connections only).")
     if path_or_url.startswith("/"):
         return root + path_or_url
-    if _is_under(path_or_url, root):
-        return path_or_url
-    if base == "api" and config.upstream_base and _is_under(path_or_url, config.upstream_base):
-        parts = urlsplit(path_or_url)
-        return root + parts.path + (f"?{parts.query}" if parts.query else "")
+    parts = urlsplit(path_or_url)
+    if not _valid_authority(parts.netloc):
+        raise UnsafeURLError(
+            f"Refusing to send credentials to a link whose host part {parts.netloc[:100]!r} is not a valid "
+            f"URL authority (RFC 3986); only {_origin(root)} is configured for this connection."
+        )
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    if _is_under(parts, root):
+        return _origin(root) + tail
+    if base == "api" and config.upstream_base and _is_under(parts, config.upstream_base):
+        return root + tail
     raise UnsafeURLError(
         f"Refusing to send credentials to {_origin(path_or_url)}: only {_origin(root)} is configured "
         "for this connection."
     )
 
 
-def _is_under(url: str, root: str) -> bool:
-    target, base = urlsplit(url), urlsplit(root)
+# RFC 3986 section 3.2: authority = [ userinfo "@" ] host [ ":" port ], with the characters each
+# part may hold (unreserved, percent-encoded, sub-delims; an IP literal in brackets).
+_PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})"
+_AUTHORITY = re.compile(rf"(?:(?:{_PCHAR}|:)*@)?(?:\[[0-9A-Fa-f:.]+\]|{_PCHAR}+)(?::[0-9]*)?")
+
+
+def _valid_authority(netloc: str) -> bool:
+    return _AUTHORITY.fullmatch(netloc) is not None
+
+
+def _is_under(target: SplitResult, root: str) -> bool:
+    base = urlsplit(root)
     if _origin_key(target) != _origin_key(base):
         return False
     prefix = base.path.rstrip("/")

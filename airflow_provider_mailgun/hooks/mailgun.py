@@ -97,14 +97,17 @@ class MailgunHook(BaseHook):
             del self.__dict__["client"]
 
     def test_connection(self) -> tuple[bool, str]:
-        """List one domain to prove the key works; says which domain is the default."""
+        """Check the key, region, default domain and Maton connection; a failure names the fix.
+
+        See :mod:`airflow_provider_mailgun.hooks.connection_check` for the cases recognised.
+        """
+        from airflow_provider_mailgun.hooks.connection_check import check_connection
+
         try:
-            first = next(iter(self.client.domains.iter(limit=1)), None)
+            config = self.config
         except MailgunError as err:
             return False, str(err)
-        via = "the Maton gateway" if self.config.via_maton else self.config.api_base
-        found = f", first domain {first.get('name')!r}" if first else ", no domains yet"
-        return True, f"Connected to Mailgun through {via}{found}."
+        return check_connection(config)
 
     # Resource groups, each a thin view of the client.
     @property

@@ -33,6 +33,7 @@ from airflow_provider_mailgun.limits import (
     MAX_TAG_LENGTH,
     MAX_TAGS,
 )
+from airflow_provider_mailgun.utils.addresses import split_addresses
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.transport import FilePart
@@ -63,45 +64,6 @@ class ComposedMessage:
         if self.files:
             text += ", attachments " + ", ".join(part[1][0] for part in self.files)
         return text
-
-
-def split_addresses(value: AddressInput) -> list[str]:
-    """Single addresses from a list and/or comma- or semicolon-separated strings.
-
-    Separators inside double quotes or angle brackets belong to the address and are kept.
-
-    >>> split_addresses('a@x.org; "Doe, Jane" <jane@x.org>, ')
-    ['a@x.org', '"Doe, Jane" <jane@x.org>']
-    """
-    if value is None:
-        return []
-    values = [value] if isinstance(value, str) else list(value)
-    parts: list[str] = []
-    for item in values:
-        if not isinstance(item, str):
-            raise ValueError(f"An email address must be a string, got {type(item).__name__}.")
-        parts.extend(_split_one(item))
-    return parts
-
-
-def _split_one(text: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = bracketed = False
-    for char in text:
-        if char == '"' and not bracketed:
-            quoted = not quoted
-        elif char == "<" and not quoted:
-            bracketed = True
-        elif char == ">" and not quoted:
-            bracketed = False
-        if char in ",;" and not quoted and not bracketed:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [part.strip() for part in parts if part.strip()]
 
 
 def checked_addresses(value: AddressInput, what: str) -> list[str]:

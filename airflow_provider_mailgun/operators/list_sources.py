@@ -12,8 +12,9 @@ Accepted entries (list items and JSON Lines lines alike): an address string (``"
 JSON text of one) and ``subscribed`` (true/false or yes/no). CSV: a header row with ``address``, and
 optionally ``name`` and ``subscribed``; every other column becomes a var (values stay text, empty
 cells are left out). A field an entry does not carry is ``None``: the sync keeps the member's
-current value. Addresses are validated with email-validator and identified case-insensitively;
-when an address appears more than once, later rows win for the fields they carry.
+current value; in a CSV an empty ``name`` or ``subscribed`` cell is such a field. Addresses are
+validated with email-validator and identified case-insensitively; when an address appears more
+than once, later rows win for the fields they carry.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def _csv_entries(handle: Iterable[str], path: Path) -> Iterator[tuple[str, Any]]
             continue
         entry: dict[str, Any] = {"address": row.get(special["address"]) or ""}
         if "name" in special:
-            entry["name"] = (row.get(special["name"]) or "").strip()
+            # An empty cell says nothing (as for subscribed and the vars): the member's name is kept.
+            entry["name"] = (row.get(special["name"]) or "").strip() or None
         if "subscribed" in special:
             entry["subscribed"] = row.get(special["subscribed"]) or None
         if var_columns:

@@ -20,7 +20,10 @@ Rules the plan follows:
 - A member who unsubscribed stays unsubscribed whatever the source says, unless ``resubscribe``;
   their name and vars are still updated.
 - ``upsert`` never removes. ``mirror`` removes members absent from the source: deleted, or with
-  ``removal="unsubscribe"`` marked unsubscribed (members already unsubscribed need nothing).
+  ``removal="unsubscribe"`` marked unsubscribed (members already unsubscribed need nothing). A
+  member who unsubscribed is never deleted: deleting would forget the opt-out, and the member,
+  back in the source one day, would be added as subscribed. They stay, unsubscribed
+  (``kept_unsubscribed`` counts them).
 - Only members whose state changes are written.
 """
 
@@ -135,6 +138,7 @@ class SyncPlan:
     updates: list[Write] = field(default_factory=list)
     removals: list[Write] = field(default_factory=list)
     unchanged: int = 0
+    kept_unsubscribed: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -191,9 +195,11 @@ def plan_sync(
         for key, existing in current.items():
             if key in source:
                 continue
-            if removal == "delete":
+            if not existing.subscribed:
+                plan.kept_unsubscribed += 1  # an opt-out is kept, whatever the removal mode
+            elif removal == "delete":
                 plan.removals.append((key, existing))
-            elif existing.subscribed:
+            else:
                 plan.removals.append((key, existing._replace(subscribed=False)))
     return plan
 

@@ -252,6 +252,12 @@ class MailgunSyncListMembersOperator(BaseOperator):
             f"{counts['removed']:,}",
             f"{counts['unchanged']:,}",
         )
+        if plan.kept_unsubscribed:
+            log.info(
+                "%s member(s) absent from the source had unsubscribed: kept on the list, unsubscribed, so "
+                "their opt-out is not forgotten.",
+                f"{plan.kept_unsubscribed:,}",
+            )
         return plan
 
     def _checked_list_address(self) -> str:

@@ -18,7 +18,7 @@ import ast
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
@@ -38,6 +38,7 @@ from airflow_provider_mailgun.utils.addresses import (
     check_addresses,
     offenders_message,
     parse_address,
+    split_addresses,
 )
 
 BATCH_KEY_VARIABLE = "airflow-batch"
@@ -193,7 +194,7 @@ def _to_recipients(
     extra_by_key = {str(k).strip().lower(): v for k, v in extra.items()}
     result: list[Recipient] = []
     seen: set[str] = set()
-    for item in _as_items(value):
+    for item in _as_items(value, split_addresses):
         try:
             if isinstance(item, dict | Mapping):
                 address = parse_address(
@@ -221,13 +222,17 @@ def _to_recipients(
 
 
 def _plain_addresses(value: Any, what: str, invalid: list[tuple[str, str]]) -> list[Address]:
-    checked = check_addresses(str(item) for item in _as_items(value))
+    checked = check_addresses(str(item) for item in _as_items(value, split_addresses))
     invalid.extend((f"{what}: {bad}", reason) for bad, reason in checked.invalid)
     return checked.valid
 
 
-def _as_items(value: Any) -> list[Any]:
-    """A string (comma or semicolon separated), a mapping, or an iterable of either."""
+def _as_items(value: Any, split: Callable[[str], list[str]] | None = None) -> list[Any]:
+    """A string (comma or semicolon separated), a mapping, or an iterable of either.
+
+    ``split`` cuts a string into items (addresses: :func:`split_addresses`, which keeps a quoted
+    ``"Doe, Jane"`` together); plain commas and semicolons otherwise.
+    """
     if value is None or value == "":
         return []
     if isinstance(value, str):
@@ -235,7 +240,9 @@ def _as_items(value: Any) -> list[Any]:
         if text.startswith(("[", "{")):
             parsed = _structured(text)
             if parsed is not _UNPARSED and not isinstance(parsed, str):
-                return _as_items(parsed)
+                return _as_items(parsed, split)
+        if split is not None:
+            return list(split(text))
         return [part for part in text.replace(";", ",").split(",") if part.strip()]
     if isinstance(value, Mapping):
         return [value]
@@ -488,9 +495,10 @@ def _spread_key(recipient: Recipient) -> bytes:
 
 
 def _batch_key(scope: str, recipients: Sequence[Recipient]) -> str:
+    """The scope (task instance and ledger generation) and the set of recipients, in any order."""
     digest = hashlib.sha256(scope.encode())
-    for recipient in recipients:
-        digest.update(b"\0" + recipient.address.key.encode())
+    for key in sorted(recipient.address.key for recipient in recipients):
+        digest.update(b"\0" + key.encode())
     return digest.hexdigest()[:24]
 
 

@@ -16,7 +16,9 @@ More than one recipient means batch sending: each recipient gets a personal copy
 address in To, ``%recipient.x%`` substituted), at most 1000 per request, sent ``max_concurrency``
 at a time within the connection's rate limit. A ledger that survives task retries makes sure a
 retried task never mails anyone twice; sends whose outcome is unknown are reconciled against
-Mailgun's events before anything is resent. The XCom result feeds ``MailgunDeliverySensor``.
+Mailgun's events before anything is resent. The ledger is kept after the send completes, so a
+crash before Airflow records success, or a clear, does not mail anyone again (see
+``resend_after_clear``). The XCom result feeds ``MailgunDeliverySensor``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ from airflow_provider_mailgun.operators.rendering import PlainStringsRenderFast
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun.operators.message_plan import SendPlan
-    from airflow_provider_mailgun.operators.send_execution import SendOutcome
+    from airflow_provider_mailgun.operators.send_ledger import SendLedger
 
 ON_INVALID = ("fail", "skip")
 
@@ -79,6 +80,10 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         events do not show as accepted: ``"reconcile"`` (default: look, then resend if absent),
         ``"skip"``, ``"resend"`` (without looking) or ``"fail"``.
     :param reconcile_timeout: seconds to wait for an ``accepted`` event to be indexed.
+    :param resend_after_clear: when this task instance already completed its send and is cleared and
+        run again: ``False`` (default) sends nothing again, logs how to, and returns the completed
+        send's result; ``True`` sends to every recipient again, as a new send. A retry after a crash
+        never sends a completed send again, whatever this says.
     """
 
     template_fields: Sequence[str] = (
@@ -155,6 +160,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         on_invalid: str = "fail",
         on_ambiguous: str = "reconcile",
         reconcile_timeout: float = 60.0,
+        resend_after_clear: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -199,17 +205,33 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self.on_invalid = on_invalid
         self.on_ambiguous = on_ambiguous
         self.reconcile_timeout = reconcile_timeout
+        self.resend_after_clear = resend_after_clear
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_mailgun._compat import AirflowFailException
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
         from airflow_provider_mailgun.operators.message_plan import SendInputError, build_plan
-        from airflow_provider_mailgun.operators.send_execution import PlanSender
-        from airflow_provider_mailgun.operators.send_ledger import SendLedger, ledger_scope
+        from airflow_provider_mailgun.operators.send_execution import PlanSender, send_result, send_summary
+        from airflow_provider_mailgun.operators.send_ledger import (
+            SendLedger,
+            chunk_count,
+            ledger_scope,
+            new_generation,
+        )
 
         started = time.time()
+        ledger = SendLedger.for_context(context)
+        head = ledger.read_head()
+        cycle = _cycle(context)
+        if head is not None and head.get("d"):
+            done = self._completed_earlier(ledger, head, cycle)
+            if done is not None:
+                return done
+            head = None  # resend_after_clear: a new send, with batch keys of its own
+        generation = head["g"] if head is not None else new_generation()
+        scope = ledger_scope(context)
         try:
-            plan = build_plan(self._spec(), ledger_scope(context))
+            plan = build_plan(self._spec(), f"{scope}__{generation}" if generation else scope)
         except SendInputError as err:
             # Bad input does not get better on retry: fail at once.
             raise AirflowFailException(str(err)) from None
@@ -226,7 +248,9 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             len(plan.batches),
             self.max_concurrency,
         )
-        ledger = SendLedger.for_context(context, plan.fingerprint)
+        chunks = chunk_count(len(plan.batches))
+        ledger.fingerprint = plan.fingerprint
+        ledger.begin(generation, chunks)
         sender = PlanSender(
             hook,
             domain,
@@ -242,8 +266,11 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         finally:
             self._log_transport(hook)
             hook.close()
-        ledger.discard()
-        result = _result(plan, outcome, domain, started)
+        summary = send_summary(plan, outcome, domain, started)
+        # Kept, not deleted: Airflow records success only after execute() returns (XCom, then the
+        # success message); a crash in between must find this send done, not send it again.
+        ledger.complete(summary, chunks=chunks, cycle=cycle)
+        result = send_result(summary, outcome.message_ids, outcome.counts, outcome.sent_at)
         self.log.info(
             "Sent %d message(s) to %d recipient(s); %d reconciled, %d invalid skipped.",
             len(result["message_ids"]),
@@ -252,6 +279,38 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             len(plan.skipped_invalid),
         )
         return result
+
+    def _completed_earlier(
+        self, ledger: SendLedger, head: dict[str, Any], cycle: int | None
+    ) -> dict[str, Any] | None:
+        """The result of this task instance's completed send, unless it is to be sent again."""
+        from airflow_provider_mailgun.operators.send_execution import completed_result
+
+        result = completed_result(head, ledger.completed_records(head))
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(head["d"])))
+        what = f"{len(result['message_ids'])} message(s) to {result.get('recipients', 0)} recipient(s)"
+        cleared = cycle is not None and head.get("c") is not None and cycle != head.get("c")
+        if not cleared:
+            # A retry after a crash that came once the send had completed (before Airflow recorded
+            # success): the send is done; hand on its result.
+            self.log.info("An earlier try completed this send at %s (%s); returning its result.", when, what)
+            return result
+        if not self.resend_after_clear:
+            self.log.warning(
+                "This task instance already sent this campaign at %s (%s); it was cleared and run again, "
+                "and nothing was sent again. To send it again, set resend_after_clear=True on the "
+                "operator and clear the task once more.",
+                when,
+                what,
+            )
+            return result
+        self.log.warning(
+            "This task instance already sent this campaign at %s (%s); resend_after_clear=True: sending "
+            "it again, to every recipient, as a new send.",
+            when,
+            what,
+        )
+        return None
 
     def _spec(self) -> Any:
         from airflow_provider_mailgun.operators.message_plan import SendSpec
@@ -294,20 +353,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
                 self.log.info("Transport: %s", stats)
 
 
-def _result(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
-    from airflow_provider_mailgun.operators.message_plan import shown_skipped
-
-    order = sorted(outcome.message_ids)
-    ids = [outcome.message_ids[index] for index in order]
-    return {
-        "message_ids": ids,
-        "batches": len(plan.batches),
-        "recipients": plan.recipients,
-        "recipients_per_message": {outcome.message_ids[i]: outcome.counts[i] for i in order},
-        "skipped_invalid": shown_skipped(plan.skipped_invalid),
-        "skipped_invalid_count": len(plan.skipped_invalid),
-        "skipped_ambiguous_batches": sorted(outcome.skipped_ambiguous),
-        "reconciled": outcome.reconciled,
-        "domain": domain,
-        "started_at": started,
-    }
+def _cycle(context: Any) -> int | None:
+    """What changes when a task instance is cleared, and not when it is retried: its ``max_tries``."""
+    ti = context.get("ti")
+    value = getattr(ti, "max_tries", None)
+    return value if isinstance(value, int) else None

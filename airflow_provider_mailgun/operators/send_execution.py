@@ -4,8 +4,9 @@ The rules, in order, for each batch of the plan:
 
 1. the ledger says ``accepted`` (an earlier try): skip it;
 2. the ledger says ``in_flight`` or ``ambiguous`` (an earlier try sent it, or may have, and got no
-   clear answer): look for Mailgun's ``accepted`` event carrying the batch key (``v:airflow-batch``)
-   from the recorded send time; found means accepted; not found means, by ``on_ambiguous``:
+   clear answer): look for Mailgun's ``accepted`` event carrying the batch key (``v:airflow-batch``,
+   unique to this send: it holds the ledger's generation) from the recorded send time; found means
+   accepted; not found means, by ``on_ambiguous``:
    ``reconcile`` resend, ``skip`` leave it, ``fail`` stop; ``resend`` resends without looking;
 3. otherwise send it (marked ``in_flight`` first, then ``accepted``, or ``ambiguous`` when the
    client raises :class:`AmbiguousSendError`).
@@ -17,11 +18,11 @@ found is left at once, anything else still unsettled fails the try, and the next
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.operators.message_plan import BATCH_KEY_VARIABLE, Batch, SendPlan
+from airflow_provider_mailgun.operators.message_plan import BATCH_KEY_VARIABLE, Batch, SendPlan, shown_skipped
 from airflow_provider_mailgun.operators.send_ledger import (
     ACCEPTED,
     AMBIGUOUS,
@@ -47,6 +48,8 @@ class UnsettledSendError(RuntimeError):
 class SendOutcome:
     message_ids: dict[int, str] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
+    #: when each accepted batch was sent (by whichever try sent it)
+    sent_at: dict[int, float] = field(default_factory=dict)
     reconciled: int = 0
     resent: int = 0
     skipped_ambiguous: list[int] = field(default_factory=list)
@@ -86,16 +89,16 @@ class PlanSender:
         records = self.ledger.load(self.plan.batches)
         to_send = []
         for batch in self.plan.batches:
-            record = records.get(batch.index)
-            state = record.get("s") if record else None
+            record = records.get(batch.index) or {}
+            state = record.get("s")
             if state == ACCEPTED:
-                self._accepted(batch, str(record["id"]))  # type: ignore[index]
+                self._accepted(batch, str(record["id"]), float(record.get("t", 0.0)), write=False)
                 # Reconciled by an earlier try: count it, so the result covers every try.
-                self.outcome.reconciled += int(bool(record.get("r")))  # type: ignore[union-attr]
+                self.outcome.reconciled += int(bool(record.get("r")))
             elif state == SKIPPED:
                 self.outcome.skipped_ambiguous.append(batch.index)
             elif state in UNSETTLED:
-                if self._settle_earlier(batch, float(record.get("t", 0.0))):  # type: ignore[union-attr]
+                if self._settle_earlier(batch, float(record.get("t", 0.0))):
                     to_send.append(batch)
             else:
                 to_send.append(batch)
@@ -116,8 +119,7 @@ class PlanSender:
                 "Batch %d: an earlier try's send was accepted (%s); not resending.", batch.index, message_id
             )
             self.outcome.reconciled += 1
-            self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at, r=1)
-            self._accepted(batch, message_id)
+            self._accepted(batch, message_id, sent_at, r=1)
             return False
         if self.on_ambiguous == "fail":
             raise UnsettledSendError(
@@ -175,8 +177,7 @@ class PlanSender:
             self._stop = True
             self.ledger.mark(batch, "failed", t=sent_at)
             raise
-        self.ledger.mark(batch, ACCEPTED, id=result, t=sent_at)
-        self._accepted(batch, result)
+        self._accepted(batch, result, sent_at)
         return result
 
     def _request(self, batch: Batch) -> str:
@@ -196,8 +197,7 @@ class PlanSender:
             if message_id:
                 self.log.info("Batch %d: the ambiguous send was accepted (%s).", index, message_id)
                 self.outcome.reconciled += 1
-                self.ledger.mark(batch, ACCEPTED, id=message_id, t=self.clock(), r=1)
-                self._accepted(batch, message_id)
+                self._accepted(batch, message_id, self._sent_at[index], r=1)
             elif self.on_ambiguous == "skip":
                 # Nothing would be resent on a retry either: settle it now, without failing the try.
                 self._skip(batch, self._sent_at[index])
@@ -231,10 +231,20 @@ class PlanSender:
         return found
 
     def _lookup_accepted(self, batch: Batch, sent_at: float) -> str | None:
+        # Filtered by one recipient of the batch, as sent and then lower-cased: whether Mailgun keeps
+        # an address's case, and matches it exactly, is not documented. The batch key decides.
+        sent = batch.first_recipient
+        for recipient in dict.fromkeys((sent, sent.lower())):
+            found = self._accepted_event(batch, recipient, sent_at)
+            if found:
+                return found
+        return None
+
+    def _accepted_event(self, batch: Batch, recipient: str, sent_at: float) -> str | None:
         events = self.hook.events.iter(
             self.domain,
             event="accepted",
-            recipient=batch.first_recipient,
+            recipient=recipient,
             begin=sent_at - RECONCILE_MARGIN_SECONDS,
             ascending=True,
         )
@@ -248,10 +258,66 @@ class PlanSender:
                 )
         return None
 
-    def _accepted(self, batch: Batch, message_id: str) -> None:
+    def _accepted(
+        self, batch: Batch, message_id: str, sent_at: float, *, write: bool = True, **extra: Any
+    ) -> None:
+        """Count a batch as accepted; ``write`` it to the ledger (an earlier try's record is there)."""
+        count = len(batch.recipients) + _copies(batch)
+        if write:
+            self.ledger.mark(batch, ACCEPTED, id=message_id, t=sent_at, m=count, **extra)
         self.outcome.message_ids[batch.index] = message_id
-        self.outcome.counts[batch.index] = len(batch.recipients) + _copies(batch)
+        self.outcome.counts[batch.index] = count
+        self.outcome.sent_at[batch.index] = sent_at
 
 
 def _copies(batch: Batch) -> int:
     return sum(1 for name, _ in batch.common if name in ("cc", "bcc"))
+
+
+def send_summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
+    """The result without its per-message parts (those are rebuilt from the ledger's batch records)."""
+    return {
+        "batches": len(plan.batches),
+        "recipients": plan.recipients,
+        "skipped_invalid": shown_skipped(plan.skipped_invalid),
+        "skipped_invalid_count": len(plan.skipped_invalid),
+        "skipped_ambiguous_batches": sorted(outcome.skipped_ambiguous),
+        "reconciled": outcome.reconciled,
+        "domain": domain,
+        "started_at": started,
+    }
+
+
+def send_result(
+    summary: dict[str, Any], ids: dict[int, str], counts: dict[int, int], sent_at: dict[int, float]
+) -> dict[str, Any]:
+    """The XCom result: per message ids and counts in batch order; ``started_at`` the earliest send.
+
+    A batch an earlier try sent is in ``message_ids`` too, so ``started_at`` is the earliest send time
+    of any batch (the delivery sensor reads events from just before it), not this try's start.
+    """
+    order = sorted(ids)
+    earliest = min((sent_at[index] for index in order if sent_at.get(index)), default=None)
+    started = summary.get("started_at")
+    return {
+        "message_ids": [ids[index] for index in order],
+        "batches": summary.get("batches", len(order)),
+        "recipients": summary.get("recipients", sum(counts.values())),
+        "recipients_per_message": {ids[index]: counts[index] for index in order},
+        "skipped_invalid": summary.get("skipped_invalid", []),
+        "skipped_invalid_count": summary.get("skipped_invalid_count", 0),
+        "skipped_ambiguous_batches": summary.get("skipped_ambiguous_batches", []),
+        "reconciled": summary.get("reconciled", 0),
+        "domain": summary.get("domain"),
+        "started_at": min(filter(None, (earliest, started)), default=started),
+    }
+
+
+def completed_result(head: Mapping[str, Any], records: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """The result of a completed send, rebuilt from its ledger (head summary, accepted batch records)."""
+    return send_result(
+        dict(head.get("r") or {}),
+        {index: str(r["id"]) for index, r in records.items()},
+        {index: int(r.get("m", r.get("n", 0))) for index, r in records.items()},
+        {index: float(r.get("t", 0.0)) for index, r in records.items()},
+    )

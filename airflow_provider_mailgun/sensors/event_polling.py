@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 EVENTS_PAGE_LIMIT = 300  # Mailgun's maximum page size for events
 DEFAULT_SETTLE_SECONDS = 30 * 60.0  # Mailgun's advice for when a page of events can be trusted
+# Pages one check reads at most (300,000 events); the next check carries on from the cursor, so a
+# source that never runs out of pages cannot hold a check (or the triggerer's loop) forever.
+MAX_PAGES_PER_CHECK = 1000
 
 
 class PageSource(Protocol):
@@ -104,6 +107,8 @@ class EventScan:
             self._record_sweep(items, next_url)
         else:
             self._record_frontier(items, next_url)
+        if self.pages >= MAX_PAGES_PER_CHECK:
+            self.done = True
 
     def _settled(self, items: Sequence[Mapping[str, Any]]) -> tuple[bool, float]:
         newest = max((_timestamp(item) for item in items), default=math.inf)

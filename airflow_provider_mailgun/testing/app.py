@@ -1,6 +1,8 @@
 """The emulator's ASGI application: one server, several "hosts" told apart by path.
 
-* ``/v3/...``, ``/v4/...``: the Mailgun API (HTTP Basic ``api:<key>``)
+* ``/v3/...``, ``/v4/...``: the Mailgun API, US region (HTTP Basic ``api:<key>``)
+* ``/_eu/v3/...``: the same API as Mailgun's EU host; domain-scoped paths of a domain in the
+  other region answer ``404 Domain not found``, as Mailgun's do
 * ``/_maton/gateway/mailgun/...``: the Maton gateway (Bearer Maton key, ``Maton-Connection``)
 * ``/_maton/ctrl/connections...``: Maton's connection control host (Bearer Maton key)
 * ``/_emulator/...``: the emulator's own control plane (no auth)
@@ -49,7 +51,7 @@ from airflow_provider_mailgun.testing import (
     routes_templates,
 )
 from airflow_provider_mailgun.testing.context import SCOPE_KEY, RequestContext, context
-from airflow_provider_mailgun.testing.defaults import CTRL_PREFIX, GATEWAY_PREFIX
+from airflow_provider_mailgun.testing.defaults import CTRL_PREFIX, EU_PREFIX, GATEWAY_PREFIX
 from airflow_provider_mailgun.testing.faults import is_send, retry_headers
 from airflow_provider_mailgun.testing.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response, rfc2822, text_response
@@ -163,6 +165,10 @@ class EmulatorASGI:
             await self.api(scope, receive, send)
             return
         path: str = scope["path"]
+        region = "us"
+        if path.startswith(EU_PREFIX + "/v"):
+            region, path = "eu", path[len(EU_PREFIX) :]
+            scope = dict(scope, path=path, raw_path=path.encode())
         if path.startswith(GATEWAY_PREFIX + "/"):
             entrance = "gateway"
         elif path.startswith(CTRL_PREFIX + "/") or path == CTRL_PREFIX:
@@ -175,15 +181,17 @@ class EmulatorASGI:
             scope[SCOPE_KEY] = RequestContext(scope, entrance)
             await self.api(scope, receive, send)
             return
-        await self._serve(scope, receive, send, entrance, time.time())
+        await self._serve(scope, receive, send, entrance, time.time(), region)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, entrance: str, started: float) -> None:
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, entrance: str, started: float, region: str = "us"
+    ) -> None:
         state = self.state
         if state.timers or state.events.pending:
             with state.lock:
                 state.tick()  # delayed work (events, uploads) becomes visible lazily, on traffic
         method: str = scope["method"]
-        ctx = RequestContext(scope, entrance)
+        ctx = RequestContext(scope, entrance, region)
         inner: Scope = scope
         early = self._authenticate(scope, ctx)
         if isinstance(early, Response):
@@ -192,7 +200,7 @@ class EmulatorASGI:
             inner = early
             inner[SCOPE_KEY] = ctx
             ctx.scope = inner
-            response = self._limit(inner, ctx, method)
+            response = self._other_region(inner, ctx, method) or self._limit(inner, ctx, method)
         status = [0]
         if response is None and state.faults is not None:
             response = await self._fault(inner, ctx, method, send)
@@ -224,7 +232,7 @@ class EmulatorASGI:
         path: str = scope["path"]
         if ctx.entrance == "direct":
             key = _basic_key(auth)
-            if key is None or key not in cfg.mailgun_keys:
+            if key is None or not self._key_opens(key, scope["method"], path):
                 if not self._matches_route(scope):
                     return text_response(MAGNIFICENT)
                 return _unauthorized(path)
@@ -250,6 +258,24 @@ class EmulatorASGI:
             return json_response({"error": error}, 400)
         ctx.connection = conn["connection_id"]
         return dict(scope, path="/" + rest, raw_path=("/" + rest).encode())
+
+    def _key_opens(self, key: str, method: str, path: str) -> bool:
+        """An account key opens everything; a domain sending key only sends, on its own domain."""
+        if key in self.state.config.mailgun_keys:
+            return True
+        domain = self.state.sending_keys.get(key)
+        return domain is not None and is_send(method, path) and path_domain(path) == domain
+
+    def _other_region(self, scope: Scope, ctx: RequestContext, method: str) -> Response | None:
+        """Mailgun keeps a domain's data in one region: on the other region's host it is unknown."""
+        name = path_domain(scope["path"])
+        with self.state.lock:
+            dom = self.state.domains.get(name) if name else None
+            if dom is None or dom.region == ctx.region:
+                return None
+        return message_response(
+            f"Domain not found: {name}" if is_send(method, scope["path"]) else "Domain not found", 404
+        )
 
     def _limit(self, scope: Scope, ctx: RequestContext, method: str) -> Response | None:
         limiter = self.state.rate_limiter
@@ -321,6 +347,19 @@ class EmulatorASGI:
             state.counters["entrance:" + ctx.entrance] += 1
             if entry["method"] not in ("GET", "HEAD"):
                 state.counters["writes"] += 1  # lets the web inbox notice changes cheaply
+
+
+def path_domain(path: str) -> str | None:
+    """The domain a Mailgun path is about (``/v3/{domain}/...``, ``/v4/domains/{domain}``), if any.
+
+    Account-level first segments (``lists``, ``routes``, ``domains``...) carry no dot; domains do.
+    """
+    parts = path.split("/")
+    if len(parts) > 3 and parts[2] == "domains":
+        return parts[3].lower() or None
+    if len(parts) > 2 and "." in parts[2]:
+        return parts[2].lower()
+    return None
 
 
 def _unauthorized(path: str) -> Response:

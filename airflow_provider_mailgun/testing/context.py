@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from airflow_provider_mailgun.testing.defaults import MAILGUN_US_BASE
+from airflow_provider_mailgun.testing.defaults import EU_PREFIX, MAILGUN_US_BASE
 from airflow_provider_mailgun.testing.forms import Form, read_form
 
 SCOPE_KEY = "mailgun_emulator.ctx"
@@ -28,11 +28,13 @@ GATEWAY_STORAGE_BASE = "https://storage-us-east4.api.mailgun.net"
 
 
 class RequestContext:
-    __slots__ = ("account", "connection", "drop", "entrance", "fault", "form_keys", "scope")
+    __slots__ = ("account", "connection", "drop", "entrance", "fault", "form_keys", "region", "scope")
 
-    def __init__(self, scope: MutableMapping[str, Any], entrance: str) -> None:
+    def __init__(self, scope: MutableMapping[str, Any], entrance: str, region: str = "us") -> None:
         self.scope = scope
         self.entrance = entrance
+        #: The Mailgun region the request reached (the gateway only reaches the US one).
+        self.region = region
         self.account: str | None = None
         self.connection: str | None = None
         self.form_keys: list[str] = []
@@ -48,7 +50,7 @@ class RequestContext:
         """Host for absolute links: the caller's host, or Mailgun's when called via the gateway."""
         if self.gateway:
             return MAILGUN_US_BASE
-        return own_base_url(self.scope)
+        return own_base_url(self.scope) + (EU_PREFIX if self.region == "eu" else "")
 
     @property
     def storage_base(self) -> str:

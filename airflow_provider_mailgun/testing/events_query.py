@@ -27,7 +27,7 @@ from airflow_provider_mailgun.testing.util import is_yes, parse_date
 
 MAX_LIMIT = 300
 DEFAULT_LIMIT = 100
-FILTERS = ("event", "recipient", "message-id", "tags", "severity", "from", "to", "subject")
+FILTERS = ("event", "recipient", "message-id", "tags", "severity", "from", "to", "subject", "list")
 _OR = re.compile(r"\s+OR\s+")
 
 Terms = list[tuple[bool, str]]  # (negated, value)
@@ -244,7 +244,7 @@ def _predicate(store: EventStore, log: DomainEvents, rest: dict[str, Terms]) -> 
             return [t.lower() for t in batch.tags]
         if key == "from":
             return [batch.sender_addr.lower(), batch.sender.lower()]
-        if key == "to":
+        if key in ("to", "list"):  # a message sent through a list is addressed to the list
             return [a.lower() for a in batch.to_addr]
         return [(batch.subject or "").lower()]
 

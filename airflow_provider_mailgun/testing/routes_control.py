@@ -5,6 +5,7 @@ Example::
     get(f"{emu.url}/_emulator/messages?recipient=bob@example.com").json()["items"]
     post(f"{emu.url}/_emulator/faults", json={"error_rate": 0.2, "path": "/messages"})
     post(f"{emu.url}/_emulator/reset")
+    post(f"{emu.url}/_emulator/events", json={"event": "complained", "recipient": "ann@example.org"})
     post(f"{emu.url}/_emulator/engage", json={"event": "opened", "tag": "newsletter"})
     post(f"{emu.url}/_emulator/events_api", json={"enabled": False})      # Events answers 410
     post(f"{emu.url}/_emulator/gateway", json={"forward_newer_apis": False})
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing import feedback, introspect
 from airflow_provider_mailgun.testing.context import own_base_url
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
 from airflow_provider_mailgun.testing.engagement import engage
@@ -76,6 +77,24 @@ def routes(state: EmulatorState) -> list[Route]:
         )
         return json_response({"items": items, "total_count": len(items)})
 
+    async def add_event(request: Request) -> Response:
+        """A complaint or permanent bounce for mail already sent (see :mod:`.feedback`)."""
+        data = await _json_body(request)
+        if data is None:
+            return message_response("Body must be a JSON object")
+        try:
+            item = feedback.record(
+                state,
+                str(data.get("event", "")),
+                str(data.get("recipient", "")),
+                data.get("domain"),
+                index_delay=float(data.get("index_delay") or 0.0),
+                storage_base=own_base_url(request.scope),
+            )
+        except (TypeError, ValueError) as exc:
+            return message_response(str(exc))
+        return json_response({"message": "Event recorded", "event": item})
+
     async def requests_log(request: Request) -> Response:
         items = introspect.requests(state)
         return json_response({"items": items, "total_count": len(items)})
@@ -115,7 +134,7 @@ def routes(state: EmulatorState) -> list[Route]:
             elif what == "advance":
                 state.advance(float(data.get("seconds", 0.0)))
             else:
-                state.add_domain(str(data["name"]).lower())
+                state.add_domain(str(data["name"]).lower(), region=str(data.get("region") or "us"))
         except (KeyError, TypeError, ValueError) as exc:
             return message_response(f"Invalid settings: {exc}")
         return message_response("ok", 200)
@@ -157,6 +176,7 @@ def routes(state: EmulatorState) -> list[Route]:
         Route(f"{p}/messages", messages, methods=["GET"]),
         Route(f"{p}/messages/{{message_id}}/attachments/{{filename}}", attachment, methods=["GET"]),
         Route(f"{p}/events", events, methods=["GET"]),
+        Route(f"{p}/events", add_event, methods=["POST"]),
         Route(f"{p}/requests", requests_log, methods=["GET"]),
         Route(f"{p}/stats", stats, methods=["GET"]),
         Route(f"{p}/reset", reset, methods=["POST"]),

@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from airflow_provider_mailgun.testing import introspect
+from airflow_provider_mailgun.testing import feedback, introspect
 from airflow_provider_mailgun.testing.app import create_app
 from airflow_provider_mailgun.testing.defaults import (
     CTRL_PREFIX,
@@ -33,6 +33,7 @@ from airflow_provider_mailgun.testing.defaults import (
     DEFAULT_MATON_CONNECTION,
     DEFAULT_MATON_KEY,
     DEFAULT_WEBHOOK_SIGNING_KEY,
+    EU_PREFIX,
     GATEWAY_PREFIX,
 )
 from airflow_provider_mailgun.testing.faults import FaultSpec
@@ -92,6 +93,7 @@ class MailgunEmulator:
         faults: Mapping[str, Any] | str | None = None,
         seed: int = 0,
         *,
+        eu_domains: Iterable[str] = (),
         tag_limit: int = 10,
         tempfail_retry: float = 2.0,
         upload_delay: float = 0.0,
@@ -103,6 +105,7 @@ class MailgunEmulator:
             maton_keys=tuple(maton_keys),
             maton_connections=tuple(maton_connections),
             domains=tuple(d.lower() for d in domains),
+            eu_domains=tuple(d.lower() for d in eu_domains),
             rate_limit=rate_limit,
             delivery_delay=delivery_delay,
             faults=FaultSpec.parse(faults),
@@ -162,6 +165,11 @@ class MailgunEmulator:
     def url(self) -> str:
         """Direct API base: requests go to ``{url}/v3/...``."""
         return base_urls(self.host, self.port)[0]
+
+    @property
+    def eu_url(self) -> str:
+        """The same API as Mailgun's EU host (api.eu.mailgun.net): ``{eu_url}/v3/...``."""
+        return self.url + EU_PREFIX
 
     @property
     def gateway_url(self) -> str:
@@ -257,13 +265,41 @@ class MailgunEmulator:
         """Move the event clock forward: delayed deliveries/retries due by then become visible."""
         self.state.advance(seconds)
 
-    # -------------------------------------------------------------- seeding
-    def add_domain(self, name: str) -> None:
-        self.state.add_domain(name.lower())
+    def complain(
+        self, recipient: str, domain: str | None = None, *, index_delay: float = 0.0
+    ) -> dict[str, Any]:
+        """The recipient of the latest copy sent to them marks it as spam (a ``complained`` event).
 
-    def add_maton_connection(self, status: str = "ACTIVE") -> str:
-        """A new mailgun connection on the control host; returns its id."""
-        return str(self.state.add_connection(status=status)["connection_id"])
+        ``index_delay``: the event stays out of the events API for that many seconds, as Mailgun
+        indexes some events late. Returns the event as the events API shows it.
+        """
+        return feedback.record(
+            self.state, "complained", recipient, domain, index_delay=index_delay, storage_base=self.url
+        )
+
+    def bounce(
+        self, recipient: str, domain: str | None = None, *, index_delay: float = 0.0
+    ) -> dict[str, Any]:
+        """The latest copy sent to the recipient bounces permanently (``failed``, severity permanent)."""
+        return feedback.record(
+            self.state, "failed", recipient, domain, index_delay=index_delay, storage_base=self.url
+        )
+
+    # -------------------------------------------------------------- seeding
+    def add_domain(self, name: str, region: str = "us") -> None:
+        """A domain of the account; ``region="eu"`` puts it on the EU host (:attr:`eu_url`) only."""
+        self.state.add_domain(name.lower(), region=region)
+
+    def add_sending_key(self, domain: str, key: str | None = None) -> str:
+        """A domain sending key for ``domain``: it may send there, and nothing else (401)."""
+        with self.state.lock:
+            chosen = key or f"sending-{self.state.new_uuid()}"
+            self.state.sending_keys[chosen] = domain.lower()
+            return chosen
+
+    def add_maton_connection(self, status: str = "ACTIVE", app: str = "mailgun") -> str:
+        """A new connection on the control host (``status`` ACTIVE/PENDING/FAILED, any ``app``)."""
+        return str(self.state.add_connection(status=status, app=app)["connection_id"])
 
     def seed_suppressions(self, domain: str, kind: str, records: Iterable[str | Mapping[str, Any]]) -> int:
         """Bulk-load suppressions without HTTP; ``kind`` is bounces/unsubscribes/complaints/whitelists."""

@@ -54,6 +54,10 @@ class EmulatorConfig:
     maton_keys: tuple[str, ...] = (DEFAULT_MATON_KEY,)
     maton_connections: tuple[str, ...] = (DEFAULT_MATON_CONNECTION,)
     domains: tuple[str, ...] = (DEFAULT_DOMAIN,)
+    #: Domains of Mailgun's EU region: served on the EU host only (``/_eu``), 404 on the US one.
+    eu_domains: tuple[str, ...] = ()
+    #: (key, domain) pairs: domain sending keys, accepted only to send on their domain.
+    sending_keys: tuple[tuple[str, str], ...] = ()
     rate_limit: float | None = None
     delivery_delay: float = 0.0
     faults: FaultSpec | None = None
@@ -72,6 +76,7 @@ class DomainState:
     created_at: float
     smtp_password: str = ""
     state: str = "active"
+    region: str = "us"
     tracking: dict[str, dict[str, Any]] = field(default_factory=dict)
     credentials: dict[str, float] = field(default_factory=dict)
     webhooks: dict[str, list[str]] = field(default_factory=dict)
@@ -158,6 +163,7 @@ class EmulatorState:
             self.lists: dict[str, MailingList] = {}
             self.routes: dict[str, dict[str, Any]] = {}
             self.connections: dict[str, dict[str, Any]] = {}
+            self.sending_keys: dict[str, str] = {key: domain.lower() for key, domain in cfg.sending_keys}
             self.request_log.clear()
             # Accounts ("mailgun:<key>", "maton:<key>") whose Events API answers as retired;
             # "*" retires it for every account.
@@ -170,6 +176,8 @@ class EmulatorState:
             now = self.now()
             for i, name in enumerate(cfg.domains):
                 self.add_domain(name, created_at=now - 86400 * (len(cfg.domains) - i))
+            for name in cfg.eu_domains:
+                self.add_domain(name, created_at=now - 86400, region="eu")
             for i, conn_id in enumerate(cfg.maton_connections):
                 self.add_connection(conn_id, created_at=now - 3600 * (len(cfg.maton_connections) - i))
 
@@ -218,7 +226,9 @@ class EmulatorState:
         heapq.heappush(self.timers, (self.now() + delay, self._timer_seq, callback))
 
     # ------------------------------------------------------------------ domains
-    def add_domain(self, name: str, created_at: float | None = None) -> DomainState:
+    def add_domain(self, name: str, created_at: float | None = None, region: str = "us") -> DomainState:
+        if region not in ("us", "eu"):
+            raise ValueError(f"region must be 'us' or 'eu', got {region!r}")
         with self.lock:
             existing = self.domains.get(name)
             if existing is not None:
@@ -227,6 +237,7 @@ class EmulatorState:
                 name=name,
                 id=f"{self._id_rng.getrandbits(96):024x}",
                 created_at=self.now() if created_at is None else created_at,
+                region=region,
                 tracking={
                     "open": {"active": False, "place_at_the_top": False},
                     "click": {"active": False},
@@ -281,7 +292,11 @@ class EmulatorState:
 
     # -------------------------------------------------------------- connections
     def add_connection(
-        self, conn_id: str | None = None, status: str = "ACTIVE", created_at: float | None = None
+        self,
+        conn_id: str | None = None,
+        status: str = "ACTIVE",
+        created_at: float | None = None,
+        app: str = "mailgun",
     ) -> dict[str, Any]:
         with self.lock:
             if conn_id is None:
@@ -292,7 +307,7 @@ class EmulatorState:
                 "status": status,
                 "creation_time": created,
                 "last_updated_time": created,
-                "app": "mailgun",
+                "app": app,
                 "method": "API_KEY",
                 "metadata": {},
                 "session_token": f"{self._id_rng.getrandbits(128):032x}",

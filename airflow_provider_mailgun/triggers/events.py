@@ -162,12 +162,7 @@ class MailgunDeliveryTrigger(BaseTrigger):
             await client.aclose()
 
     async def _client_config(self) -> ClientConfig:
-        """Look the connection up without blocking the loop (a missing one may fall back to env)."""
-        try:
-            conn = await _get_async_connection(self.mailgun_conn_id)
-        except AirflowNotFoundException:
-            conn = None
-        return config_for(self.mailgun_conn_id, conn)
+        return await async_client_config(self.mailgun_conn_id)
 
 
 def _passing(err: MailgunError) -> bool:
@@ -177,6 +172,16 @@ def _passing(err: MailgunError) -> bool:
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+async def async_client_config(conn_id: str) -> ClientConfig:
+    """The connection's client config, looked up without blocking the loop (a missing
+    ``maton_default`` may fall back to ``MATON_API_KEY``). Shared by this package's triggers."""
+    try:
+        conn = await _get_async_connection(conn_id)
+    except AirflowNotFoundException:
+        conn = None
+    return config_for(conn_id, conn)
 
 
 async def _get_async_connection(conn_id: str) -> Any:

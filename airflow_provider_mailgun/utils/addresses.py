@@ -6,6 +6,8 @@
     checked.valid      # [Address(email='ann@example.org', name='Ann')]  (duplicate dropped)
     checked.invalid    # [('not-an-address', 'An email address must have an @-sign.')]
     raise ValueError(offenders_message("recipient", checked.invalid))
+    split_addresses('"Doe, Jane" <jane@x.org>; b@x.org')   # ['"Doe, Jane" <jane@x.org>', 'b@x.org']
+    Address("jane@x.org", "Doe, Jane").formatted()         # '"Doe, Jane" <jane@x.org>'
 
 email-validator is the authority on syntax. Addresses of the everyday shape (dot-atom ASCII local
 part, ASCII domain with a letter TLD) are accepted by a pre-check that only ever accepts what
@@ -25,6 +27,8 @@ from typing import Any
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PLAIN_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
+# RFC 5322 specials that cannot stand unquoted in a display name ('.' is allowed by obs-phrase).
+_NEEDS_QUOTES = re.compile(r'[,;:<>@()\[\]"\\]')
 MAX_LOCAL_PART = 64
 MAX_ADDRESS = 254
 SHOWN_OFFENDERS = 10
@@ -43,8 +47,17 @@ class Address:
         object.__setattr__(self, "key", self.email.lower())
 
     def formatted(self) -> str:
-        """``Name <email>`` when there is a name, else the bare address."""
-        return f"{self.name} <{self.email}>" if self.name else self.email
+        """``Name <email>`` when there is a name, else the bare address.
+
+        A name holding a separator or another special character is quoted, so a reader of the
+        header (Mailgun splits ``to`` on commas) sees one address: ``"Doe, Jane" <jane@x.org>``.
+        """
+        if not self.name:
+            return self.email
+        if _NEEDS_QUOTES.search(self.name):
+            escaped = self.name.replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{escaped}" <{self.email}>'
+        return f"{self.name} <{self.email}>"
 
 
 @dataclass
@@ -65,7 +78,7 @@ def parse_address(value: str, name: str = "") -> Address:
         raise InvalidAddressError("empty address")
     if "\n" in text or "\r" in text or "\n" in name or "\r" in name:
         raise InvalidAddressError("line breaks are not allowed in an address or name")
-    if "<" in text or ">" in text:
+    if any(char in text for char in '<>()"'):
         parsed_name, parsed_email = parseaddr(text)
         if not parsed_email or "@" not in parsed_email:
             raise InvalidAddressError("cannot parse 'Name <address>'")
@@ -95,6 +108,52 @@ def _special_use_domains() -> frozenset[str]:
 
     names: Any = email_validator.SPECIAL_USE_DOMAIN_NAMES
     return frozenset(names)
+
+
+def split_addresses(value: str | Iterable[str] | None) -> list[str]:
+    """Single addresses from a list and/or comma- or semicolon-separated strings.
+
+    Splits as :func:`email.utils.getaddresses` does (and on ``;`` too): a separator inside a quoted
+    display name (with its backslash escapes), a comment in parentheses or angle brackets belongs to
+    the address.
+
+    >>> split_addresses('a@x.org; "Doe, Jane" <jane@x.org>, ')
+    ['a@x.org', '"Doe, Jane" <jane@x.org>']
+    """
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else list(value)
+    parts: list[str] = []
+    for item in values:
+        if not isinstance(item, str):
+            raise ValueError(f"An email address must be a string, got {type(item).__name__}.")
+        parts.extend(_split_one(item))
+    return parts
+
+
+def _split_one(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    bracketed = comment = 0
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or comment):
+            escaped = True
+        elif char == '"' and not comment and not bracketed:
+            quoted = not quoted
+        elif not quoted and not comment and char in "<>":
+            bracketed = max(0, bracketed + (1 if char == "<" else -1))
+        elif not quoted and not bracketed and char in "()":
+            comment = max(0, comment + (1 if char == "(" else -1))
+        elif char in ",;" and not (quoted or bracketed or comment):
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
 
 
 def check_addresses(values: Iterable[str | Address]) -> CheckedAddresses:

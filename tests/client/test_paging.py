@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,8 @@ def test_a_repeated_next_link_stops_paging(httpserver: HTTPServer, make_client: 
     base = httpserver.url_for("")
     loop = f"{base}/v3/{DOMAIN}/tags?page=next&tag=t"
     httpserver.expect_request(f"/v3/{DOMAIN}/tags").respond_with_json(_page([{"tag": "t"}], loop))
-    assert len(list(make_client().tags.iter(DOMAIN))) == 2
+    # The second read repeats the first page's items: they are not yielded twice.
+    assert len(list(make_client().tags.iter(DOMAIN))) == 1
     assert len(httpserver.log) == 2
 
 
@@ -186,7 +188,8 @@ def test_skip_limit_paging_without_total_count_ends(
 def test_default_ports_are_the_same_origin() -> None:
     direct = ClientConfig.for_mailgun("k" * 20, region="eu")
     link = "https://api.eu.mailgun.net:443/v3/d/bounces?page=next"
-    assert resolve_url(direct, link) == link
+    # Followed on the configured root: the link's own spelling of the origin is not kept.
+    assert resolve_url(direct, link) == "https://api.eu.mailgun.net/v3/d/bounces?page=next"
     with pytest.raises(UnsafeURLError):
         resolve_url(direct, "https://api.eu.mailgun.net:8443/v3/d/bounces")
     with pytest.raises(UnsafeURLError):
@@ -195,3 +198,40 @@ def test_default_ports_are_the_same_origin() -> None:
     assert resolve_url(maton, "https://api.mailgun.net:443/v3/lists/pages?page=next") == (
         "https://gateway.maton.ai/mailgun/v3/lists/pages?page=next"
     )
+
+
+def _endless(httpserver: HTTPServer, path: str, repeat_items: bool, limit: int = 250) -> None:
+    """A server that hands out a new cursor with items on every page (stops answering at ``limit``)."""
+    served = {"pages": 0}
+
+    def handler(request: Request) -> Response:
+        served["pages"] += 1
+        if served["pages"] > limit:  # the client never stopped: fail the request, and so the test
+            return Response('{"message": "endless"}', status=400, content_type="application/json")
+        page = served["pages"]
+        item = {"address": "same@x.org"} if repeat_items else {"address": f"a{page}@x.org"}
+        body = _page([item], httpserver.url_for(f"{path}?page=next&cursor={page}"))
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request(path).respond_with_handler(handler)
+
+
+def test_a_source_that_never_stops_paging_is_cut_off_with_an_error(
+    httpserver: HTTPServer, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_mailgun.client import paging
+    from airflow_provider_mailgun.client.errors import MailgunError
+
+    monkeypatch.setattr(paging, "MAX_PAGES", 50, raising=False)
+    _endless(httpserver, f"/v3/{DOMAIN}/bounces", repeat_items=False)
+    with pytest.raises(MailgunError, match="did not end after 50 pages"):
+        list(make_client().bounces.iter(DOMAIN))
+    assert len(httpserver.log) == 50
+
+
+def test_a_source_that_repeats_its_page_under_new_cursors_stops(
+    httpserver: HTTPServer, make_client: ClientFactory
+) -> None:
+    _endless(httpserver, f"/v3/{DOMAIN}/bounces", repeat_items=True)
+    assert [b["address"] for b in make_client().bounces.iter(DOMAIN)] == ["same@x.org"]
+    assert len(httpserver.log) == 2

@@ -23,6 +23,9 @@ NOW = 1_700_000_000.0
         ({"Retry-After": "7"}, "", 7.0),
         ({"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, "", 10.0),
         ({"X-RateLimit-Reset": str(NOW + 4.5)}, "", 4.5),
+        # Epoch milliseconds, as some gateways give it, is the same instant, not a 54-year wait.
+        ({"X-RateLimit-Reset": str(int((NOW + 4.5) * 1000))}, "", 4.5),
+        ({"X-RateLimit-Reset": "3"}, "", 3.0),  # a small number is a delay in seconds
         ({"Retry-After": "2", "X-RateLimit-Reset": str(NOW + 30)}, "", 2.0),
         ({}, "account-requests-per-sec limit exceeded, try again after 120 seconds", 120.0),
         (

@@ -235,16 +235,19 @@ def _timed(answer: Response, *, then: str = '{"items": []}') -> tuple[list[float
     [
         (429, {"Retry-After": "1"}, "slow down"),
         (429, "x-ratelimit-reset", "slow down"),
+        (429, "x-ratelimit-reset-ms", "slow down"),
         (420, {}, "recipient limit exceeded, try again after 1 seconds"),
         (503, {"Retry-After": "1"}, "maintenance"),
     ],
-    ids=["retry-after", "x-ratelimit-reset", "try-again-text", "503-retry-after"],
+    ids=["retry-after", "x-ratelimit-reset", "x-ratelimit-reset-ms", "try-again-text", "503-retry-after"],
 )
 def test_server_wait_hints_are_honoured(
     httpserver: HTTPServer, make_client: ClientFactory, status: int, headers: Any, message: str
 ) -> None:
     if headers == "x-ratelimit-reset":
         headers = {"X-RateLimit-Reset": f"{time.time() + 1.2:.3f}"}
+    elif headers == "x-ratelimit-reset-ms":
+        headers = {"X-RateLimit-Reset": str(int((time.time() + 1.2) * 1000))}
     body = f'{{"message": "{message}"}}'
     times, handler = _timed(Response(body, status=status, headers=headers, content_type="application/json"))
     httpserver.expect_request(f"/v3/{DOMAIN}/tags/t").respond_with_handler(handler)

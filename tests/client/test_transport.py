@@ -289,9 +289,18 @@ def test_each_error_body_format_is_parsed(
 
 
 def test_non_json_success_is_an_error(httpserver: HTTPServer, make_client: ClientFactory) -> None:
-    httpserver.expect_request(f"/v3/{DOMAIN}/messages").respond_with_data("Mailgun Magnificent API")
+    from airflow_provider_mailgun.client.errors import AmbiguousSendError
+
+    httpserver.expect_request(f"/v3/{DOMAIN}/bounces/a@example.org").respond_with_data(
+        "Mailgun Magnificent API"
+    )
     with pytest.raises(MailgunUnexpectedResponseError, match="Magnificent"):
+        make_client().bounces.get(DOMAIN, "a@example.org")
+    # For a send the same reply says nothing about whether it was taken: ambiguous, not resent.
+    httpserver.expect_request(f"/v3/{DOMAIN}/messages").respond_with_data("Mailgun Magnificent API")
+    with pytest.raises(AmbiguousSendError, match="Magnificent"):
         make_client().messages.send(DOMAIN, {"to": "a@example.org"})
+    assert len([r for r, _ in httpserver.log if r.path.endswith("/messages")]) == 1
 
 
 def test_domain_not_found_hints_at_the_region(httpserver: HTTPServer, make_client: ClientFactory) -> None:

@@ -63,7 +63,8 @@ def test_full_message_fields() -> None:
     fields = message.fields
     assert fields["from"] == "Airflow <airflow@mg.example.com>"
     # Duplicates (case-insensitive) are dropped; display names are kept.
-    assert fields["to"] == ["ops@example.org", "Doe, Jane <jane@example.org>"]
+    # The quoted comma stays quoted: Mailgun splits "to" on commas.
+    assert fields["to"] == ["ops@example.org", '"Doe, Jane" <jane@example.org>']
     assert fields["cc"] == ["lead@example.org"]
     assert fields["bcc"] == ["audit@example.org"]
     # A line break cannot smuggle a header in through the subject.

@@ -102,7 +102,9 @@ def test_mirror_on_10000_members_deletes_the_absent(
     seeded = _seed(mailgun_emulator, 10_000)
     expected: dict[str, Member] = {}
     source = []
-    for i in range(1_000, 10_000):  # 1,000 absent (10%): deleted
+    for i in range(10):  # of the 1,000 absent, the 10 who unsubscribed stay (their opt-out is kept)
+        expected[_address(i * 100)] = seeded[_address(i * 100)]
+    for i in range(1_000, 10_000):  # the other 990 absent: deleted
         name = f"Renamed {i}" if i % 30 == 0 else f"Member {i}"
         source.append({"address": _address(i), "name": name, "subscribed": True})
         # Renamed members who opted out get the new name and stay unsubscribed.
@@ -113,10 +115,10 @@ def test_mirror_on_10000_members_deletes_the_absent(
 
     result = _sync(mailgun_conn_id, source, mode="mirror", removal="delete")
 
-    assert result == _result(added=700, updated=300, removed=1_000, unchanged=8_700)
+    assert result == _result(added=700, updated=300, removed=990, unchanged=8_700)
     assert _stored(mailgun_emulator) == expected
     # ceil(1,000 changes / 1000) uploads, plus one request per removal (the API has no bulk delete).
-    assert _writes(mailgun_emulator) == {"upload": 1, "delete": 1_000}
+    assert _writes(mailgun_emulator) == {"upload": 1, "delete": 990}
 
 
 def test_mirror_by_unsubscribing_keeps_removed_members_on_the_list(
@@ -165,19 +167,19 @@ def test_removal_guard_stops_before_any_write(
     mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
 ) -> None:
     seeded = _seed(mailgun_emulator, 1_000)
-    source = [_address(i) for i in range(300, 1_050)]  # would add 50 and remove 300
+    source = [_address(i) for i in range(300, 1_050)]  # would add 50 and remove 297 (3 opted out)
 
     with pytest.raises(AirflowFailException) as caught:
         _sync(mailgun_conn_id, source, mode="mirror")
 
     assert str(caught.value) == (
-        f"mirror would remove 300 of 1,000 members of {LIST} (30%) > max_removal_fraction 20%. "
+        f"mirror would remove 297 of 1,000 members of {LIST} (30%) > max_removal_fraction 20%. "
         "Nothing was written; check the source or raise max_removal_fraction."
     )
     assert _writes(mailgun_emulator) == {}
     assert _stored(mailgun_emulator) == seeded
     # Raising the limit lets the same sync through.
-    assert _sync(mailgun_conn_id, source, mode="mirror", max_removal_fraction=0.3)["removed"] == 300
+    assert _sync(mailgun_conn_id, source, mode="mirror", max_removal_fraction=0.3)["removed"] == 297
 
 
 def test_empty_source_guard_stops_before_any_write(
@@ -187,13 +189,13 @@ def test_empty_source_guard_stops_before_any_write(
     with pytest.raises(AirflowFailException, match=r"The source has no valid members \(0 rows read"):
         _sync(mailgun_conn_id, [], mode="mirror", max_removal_fraction=1.0)
     # Every row invalid and skipped is an empty source too.
-    with pytest.raises(AirflowFailException, match=r"\(2 rows read, 2 invalid\): mirror would remove 100"):
+    with pytest.raises(AirflowFailException, match=r"\(2 rows read, 2 invalid\): mirror would remove 99"):
         _sync(mailgun_conn_id, ["x", "y@"], mode="mirror", on_invalid="skip", max_removal_fraction=1.0)
     assert _writes(mailgun_emulator) == {}
 
     result = _sync(mailgun_conn_id, [], mode="mirror", max_removal_fraction=1.0, allow_empty_source=True)
-    assert result["removed"] == 100
-    assert _stored(mailgun_emulator) == {}
+    assert result["removed"] == 99
+    assert _stored(mailgun_emulator) == {_address(0): ("Member 0", {"n": 0}, False)}  # the opt-out stays
 
 
 def test_invalid_rows_fail_before_any_request_or_are_skipped(
@@ -229,7 +231,7 @@ def test_dry_run_counts_the_same_and_writes_nothing(
     real = _sync(mailgun_conn_id, source, mode="mirror")
     assert dry == {**real, "dry_run": True}
     assert real["added"] == 300
-    assert real["removed"] == 100
+    assert real["removed"] == 99  # m00000 unsubscribed: kept
 
 
 def test_a_missing_list_fails_or_is_created(mailgun_emulator: MailgunEmulator, mailgun_conn_id: str) -> None:
@@ -277,9 +279,11 @@ def test_a_sync_through_20_percent_transient_faults_ends_equal_to_the_source(
     result = operator.execute(context={})  # type: ignore[arg-type]
 
     mailgun_emulator.clear_faults()
-    assert result == _result(added=150, updated=90, removed=100, unchanged=810)
-    # The source repeats each member's subscription, so the list must end exactly as the source.
+    assert result == _result(added=150, updated=90, removed=99, unchanged=810)
+    # The source repeats each member's subscription, so the list must end exactly as the source, but
+    # for m00000, absent from it and kept because it unsubscribed.
     expected = {entry["address"]: (entry["name"], entry["vars"], entry["subscribed"]) for entry in source}
+    expected[_address(0)] = ("Member 0", {"n": 0}, False)
     assert _stored(mailgun_emulator) == expected
     faulted = [r for r in mailgun_emulator.requests() if r["status"] >= 400]
     assert len(faulted) > 20
@@ -318,10 +322,10 @@ def test_a_sync_through_the_maton_gateway(mailgun_emulator: MailgunEmulator, mat
 
     result = _sync(maton_conn_id, source, mode="mirror")
 
-    assert result == _result(added=10, updated=1, removed=5, unchanged=244)
-    assert len(_stored(mailgun_emulator)) == 255
+    assert result == _result(added=10, updated=1, removed=4, unchanged=244)
+    assert len(_stored(mailgun_emulator)) == 256  # m00000 unsubscribed: kept
     assert {r["entrance"] for r in mailgun_emulator.requests()} == {"gateway"}
-    assert _writes(mailgun_emulator) == {"upload": 1, "delete": 5}
+    assert _writes(mailgun_emulator) == {"upload": 1, "delete": 4}
 
 
 @pytest.mark.mailgun_emulator(upload_delay=1.5)

@@ -74,13 +74,15 @@ def test_applying_the_plan_gives_what_the_source_asks(
     for key, before in current.items():
         if key in source:
             continue
-        if mode == "upsert":
-            assert result[key] == before
+        if mode == "upsert" or not before.subscribed:
+            assert result[key] == before  # an opt-out is never deleted: the list must remember it
         elif removal == "delete":
             assert key not in result
         else:
             assert result[key] == before._replace(subscribed=False)
-    expected_keys = set(source) if (mode, removal) == ("mirror", "delete") else set(source) | set(current)
+    expected_keys = set(source) | set(current)
+    if (mode, removal) == ("mirror", "delete"):
+        expected_keys -= {key for key in set(current) - set(source) if current[key].subscribed}
     assert set(result) == expected_keys
 
 

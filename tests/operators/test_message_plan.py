@@ -164,8 +164,10 @@ def test_ledger_round_trip_and_conflict() -> None:
     changed = build_plan(_spec(to=[f"v{i}@x.org" for i in range(300)], batch_size=100), SCOPE)
     with pytest.raises(LedgerConflictError, match="differ from an earlier try"):
         SendLedger(store, changed.fingerprint).load(changed.batches)
-    ledger.discard()
-    assert store.data == {}
+    # A new send of the same task instance (another ledger generation) does not read them.
+    renewed = SendLedger(store, changed.fingerprint)
+    renewed.generation = "g2"
+    assert renewed.load(changed.batches) == {}
 
 
 def test_jinja_rendered_lists_and_dicts_are_read_as_data() -> None:
@@ -201,3 +203,34 @@ def test_variable_ledger_names_fit_airflows_key_column() -> None:
     name = VariableStore(long_scope)._name("mailgun-send-ledger:0")
     assert len(name) <= MAX_VARIABLE_KEY
     assert name != VariableStore(long_scope.replace("__3", "__4"))._name("mailgun-send-ledger:0")
+
+
+@pytest.mark.parametrize("on_invalid", ["fail", "skip"])
+def test_a_quoted_display_name_with_a_comma_is_one_recipient(on_invalid: str) -> None:
+    to = '"Doe, John" <john@example.org>, ann@example.org; "Roe; Jane" <jane@example.org>'
+    plan = build_plan(
+        _spec(to=to, cc='"Ops, Team" <ops@example.org>', batch=False, on_invalid=on_invalid), SCOPE
+    )
+    assert plan.skipped_invalid == ()
+    (batch,) = plan.batches
+    fields = batch.fields()
+    assert [value for name, value in fields if name == "to"] == [
+        '"Doe, John" <john@example.org>',
+        "ann@example.org",
+        '"Roe; Jane" <jane@example.org>',
+    ]
+    assert ("cc", '"Ops, Team" <ops@example.org>') in fields
+
+
+def test_batch_false_keys_do_not_depend_on_the_order_of_the_recipients() -> None:
+    # A retry that gets the same recipients in another order (a query without ORDER BY) must find
+    # the first try's ledger records, not a "recipients changed" conflict on every retry.
+    to = [f"u{i}@example.org" for i in range(50)]
+    first = build_plan(_spec(to=to, batch=False), SCOPE)
+    again = build_plan(_spec(to=list(reversed(to)), batch=False), SCOPE)
+    assert [b.key for b in first.batches] == [b.key for b in again.batches]
+    store = MemoryStore()
+    ledger = SendLedger(store, first.fingerprint)
+    ledger.load(first.batches)
+    ledger.mark(first.batches[0], ACCEPTED, id="m1", t=1.0)
+    assert SendLedger(store, again.fingerprint).load(again.batches)[0]["id"] == "m1"

@@ -462,13 +462,20 @@ class _SendWithoutTaskStateStore(MailgunSendMessageOperator):
         return super().execute(without)  # type: ignore[arg-type]
 
 
-def test_before_airflow_3_3_the_ledger_is_a_variable_removed_on_success(
+def test_before_airflow_3_3_the_ledger_is_kept_in_variables(
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import json
+
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    from airflow_provider_mailgun.operators.send_ledger import KEY_PREFIX, VariableStore
+    from airflow_provider_mailgun.operators.send_ledger import (
+        HEAD_KEY,
+        INDEX_PREFIX,
+        KEY_PREFIX,
+        VariableStore,
+    )
 
     written: list[str] = []
     original = VariableStore.set
@@ -482,13 +489,17 @@ def test_before_airflow_3_3_the_ledger_is_a_variable_removed_on_success(
     dag_run = _run_send_that_loses_its_third_batch(
         "send_variable_ledger", _SendWithoutTaskStateStore, mailgun_emulator, mailgun_conn_id
     )
-    ledger_name = f"{KEY_PREFIX}:0__send_variable_ledger__{dag_run.run_id}__send__-1"
-    assert set(written) == {ledger_name}
-    # Removed on success. (Only this run's ledger is looked at: on Airflow 3.0-3.2 a task of another
-    # test that ended failed rightly keeps its own ledger in the shared metadata database.)
+    scope = f"send_variable_ledger__{dag_run.run_id}__send__-1"
+    ledger_names = {f"{KEY_PREFIX}:0__{scope}", f"{HEAD_KEY}__{scope}"}
+    assert set(written) == {*ledger_names, f"{INDEX_PREFIX}__send_variable_ledger__send__-1"}
+    # Kept after success, the head marked completed: a retry or a clear must not send again.
     with create_session() as session:
-        left = session.query(Variable).filter(Variable.key == ledger_name).all()
-    assert left == []
+        left = {
+            row.key: json.loads(row.val)
+            for row in session.query(Variable).filter(Variable.key.in_(ledger_names))
+        }
+    assert set(left) == ledger_names
+    assert left[f"{HEAD_KEY}__{scope}"]["d"] > 0
 
 
 def test_info_logs_of_a_large_send_show_counts_not_addresses(

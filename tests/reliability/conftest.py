@@ -134,3 +134,49 @@ def print_report(title: str, lines: Iterable[tuple[str, Any]]) -> str:
     slug = "".join(char if char.isalnum() else "-" for char in title.lower()).strip("-")
     (REPORTS / f"{slug}.txt").write_text(text + "\n")
     return text
+
+
+def assert_the_wait_refuses_the_link(conn_id: str, domain: str, foreign_requests: list[Any]) -> None:
+    """The delivery sensor (poke) and the trigger both fail on an events link they must not follow."""
+    import asyncio
+    import time
+
+    from airflow_provider_mailgun.client import UnsafeURLError
+    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+
+    sensor = MailgunDeliverySensor(
+        task_id="wait", mailgun_conn_id=conn_id, message_ids=["m1@mg.example.com"], mode="poke",
+        timeout=5, poke_interval=1,
+    )  # fmt: skip
+    with pytest.raises(UnsafeURLError, match="Refusing to send credentials"):
+        sensor.execute({})  # type: ignore[arg-type]
+    trigger = MailgunDeliveryTrigger(
+        mailgun_conn_id=conn_id, domain=domain, message_ids=["m1@mg.example.com"], begin=time.time() - 600,
+        poll_interval=0.1,
+    )  # fmt: skip
+
+    async def first_event() -> Any:
+        return await trigger.run().__anext__()
+
+    event = asyncio.run(first_event())
+    assert event.payload["status"] == "error"
+    assert "Refusing to send credentials" in event.payload["message"]
+    assert foreign_requests == []
+
+
+def accepted_events(count: int) -> list[dict[str, Any]]:
+    """A page's worth of ``accepted`` events of message ``m1@mg.example.com``, a minute old."""
+    import time
+
+    now = time.time()
+    return [
+        {
+            "id": f"e{i}",
+            "event": "accepted",
+            "timestamp": now - 60 + i * 0.01,
+            "recipient": f"r{i}@example.org",
+            "message": {"headers": {"message-id": "m1@mg.example.com"}},
+        }
+        for i in range(count)
+    ]

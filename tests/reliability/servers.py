@@ -1,4 +1,4 @@
-"""Small local HTTP(S) servers for the credential tests: they record who called them, with which headers.
+"""Small local HTTP(S) servers: recorders of who called them (with which headers), and a proxy.
 
 ::
 
@@ -8,6 +8,9 @@
 
     with RecordingServer(tls=True) as private:   # self-signed certificate for 127.0.0.1
         ...
+
+    with RewritingProxy(emu.url, rewrite) as proxy:   # forwards to the emulator, rewrites replies
+        ...                                           # point a connection at proxy.url
 """
 
 from __future__ import annotations
@@ -18,16 +21,28 @@ import json
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+Answer = tuple[int, dict[str, str], bytes]
+DEFAULT_BODY = json.dumps({"items": [], "paging": {}, "message": "ok", "id": "<x@y>"}).encode()
+
 
 class RecordingServer:
-    """Answers every request with ``200 {"items": [], "paging": {}}`` and records it."""
+    """Answers every request with ``200 {"items": [], "paging": {}}`` and records it.
 
-    def __init__(self, *, tls: bool = False) -> None:
+    ``answer(request)`` may script other replies ``(status, headers, body)`` from the recorded
+    request (``method``, ``path``, ``headers``, ``body``); headers are written exactly as given (a
+    test server library would normalise a malformed ``Location``).
+    """
+
+    def __init__(
+        self, *, tls: bool = False, answer: Callable[[dict[str, Any]], Answer] | None = None
+    ) -> None:
+        self.answer = answer or (lambda request: (200, {}, DEFAULT_BODY))
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._tls = tls
@@ -41,29 +56,31 @@ class RecordingServer:
         scheme = "https" if self._tls else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
-    def record(self, handler: BaseHTTPRequestHandler) -> None:
+    def record(self, handler: BaseHTTPRequestHandler) -> dict[str, Any]:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        request = {
+            "method": handler.command,
+            "path": handler.path,
+            "headers": dict(handler.headers.items()),
+            "body": body,
+        }
         with self._lock:
-            self.requests.append(
-                {
-                    "method": handler.command,
-                    "path": handler.path,
-                    "headers": dict(handler.headers.items()),
-                    "body": body,
-                }
-            )
+            self.requests.append(request)
+        return request
 
     def __enter__(self) -> RecordingServer:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
-                recorder.record(self)
-                payload = json.dumps({"items": [], "paging": {}, "message": "ok", "id": "<x@y>"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                status, headers, payload = recorder.answer(recorder.record(self))
+                self.send_response(status)
+                if not any(name.lower() == "content-type" for name in headers):
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -126,3 +143,56 @@ def _self_signed_certificate(folder: Path) -> tuple[str, str]:
         )
     )
     return str(cert_path), str(key_path)
+
+
+Rewrite = Callable[[str, str, int, bytes], Answer | None]
+
+
+class RewritingProxy:
+    """Forwards every request to ``upstream`` and hands back its reply, or what ``rewrite`` makes of it.
+
+    ``rewrite(method, path, status, body)`` returns ``None`` to pass the upstream reply through, or
+    ``(status, headers, body)`` to answer that instead (the upstream has processed the request
+    either way: a proxy's error page after the service took a send).
+    """
+
+    def __init__(self, upstream: str, rewrite: Rewrite) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.rewrite = rewrite
+        self.rewritten = 0
+        self._recorder = RecordingServer(answer=self._forward)
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return self._recorder.url
+
+    def _forward(self, request: dict[str, Any]) -> Answer:
+        import requests
+
+        method, path = request["method"], request["path"]
+        headers = {k: v for k, v in request["headers"].items() if k.lower() not in ("host", "content-length")}
+        reply = requests.request(
+            method,
+            self.upstream + path,
+            headers=headers,
+            data=request["body"],
+            timeout=60,
+            allow_redirects=False,
+        )
+        rewritten = self.rewrite(method, path, reply.status_code, reply.content)
+        if rewritten is not None:
+            with self._lock:
+                self.rewritten += 1
+            return rewritten
+        passed = {k: v for k, v in reply.headers.items() if k.lower() in ("retry-after", "location")}
+        return reply.status_code, passed, reply.content
+
+    def __enter__(self) -> RewritingProxy:
+        self._recorder.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._recorder.__exit__(exc_type, exc, tb)

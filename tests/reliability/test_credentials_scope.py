@@ -24,7 +24,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from werkzeug import Response
 
 from airflow_provider_mailgun.client import UnsafeURLError
-from tests.reliability.conftest import set_connection
+from tests.reliability.conftest import accepted_events, assert_the_wait_refuses_the_link, set_connection
 from tests.reliability.servers import RecordingServer
 
 KEY = "key-scope-sentinel-5b0c7e0d2f4a48d6a1f3c9e7b2d4f6a8"
@@ -121,49 +121,14 @@ def test_a_redirect_to_another_host_fails_the_bounce_clearing_without_sending_th
     assert foreign.requests == []
 
 
-def _events(count: int) -> list[dict[str, Any]]:
-    now = time.time()
-    return [
-        {
-            "id": f"e{i}",
-            "event": "accepted",
-            "timestamp": now - 60 + i * 0.01,
-            "recipient": f"r{i}@example.org",
-            "message": {"headers": {"message-id": "m1@mg.example.com"}},
-        }
-        for i in range(count)
-    ]
-
-
 def test_a_foreign_events_link_fails_the_sensor_and_the_trigger_without_sending_the_key(
     httpserver: HTTPServer, conn_id: str, foreign: RecordingServer
 ) -> None:
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
-    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
-
     # A full page (300 events) whose next link points elsewhere: the wait must read on, and cannot.
     httpserver.expect_request(f"/v3/{DOMAIN}/events").respond_with_json(
-        {"items": _events(300), "paging": {"next": f"{foreign.url}/v3/{DOMAIN}/events/token"}}
+        {"items": accepted_events(300), "paging": {"next": f"{foreign.url}/v3/{DOMAIN}/events/token"}}
     )
-    sensor = MailgunDeliverySensor(
-        task_id="wait", mailgun_conn_id=conn_id, message_ids=["m1@mg.example.com"], mode="poke",
-        timeout=5, poke_interval=1,
-    )  # fmt: skip
-    with pytest.raises(UnsafeURLError, match="Refusing to send credentials"):
-        sensor.execute({})  # type: ignore[arg-type]
-
-    trigger = MailgunDeliveryTrigger(
-        mailgun_conn_id=conn_id, domain=DOMAIN, message_ids=["m1@mg.example.com"], begin=time.time() - 600,
-        poll_interval=0.1,
-    )  # fmt: skip
-
-    async def first_event() -> Any:
-        return await trigger.run().__anext__()
-
-    event = asyncio.run(first_event())
-    assert event.payload["status"] == "error"
-    assert "Refusing to send credentials" in event.payload["message"]
-    assert foreign.requests == []
+    assert_the_wait_refuses_the_link(conn_id, DOMAIN, foreign.requests)
 
 
 # ------------------------------------------------------------------------------------------- TLS

@@ -7,12 +7,17 @@ promises such back-fill settles within a threshold; the cursor must still count 
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from airflow_provider_mailgun.client.paging import Page
 from airflow_provider_mailgun.sensors.delivery_state import DeliveryGoal, DeliveryTracker
@@ -186,3 +191,41 @@ def test_every_event_is_counted_once_whatever_the_indexing_order(
     # Each region of the log is read about twice at most (fresh, then settled), plus one per check.
     pages = math.ceil(len(events) / limit) + 1
     assert model.requests <= 2 * pages + 3 * (len(times) + 3)
+
+
+def test_a_check_reads_a_bounded_number_of_pages_and_the_next_check_continues(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over real HTTP: an events source that never runs out of full pages (each with a new token).
+    from airflow_provider_mailgun.client import ClientConfig, MailgunClient
+    from airflow_provider_mailgun.sensors import event_polling
+
+    monkeypatch.setattr(event_polling, "MAX_PAGES_PER_CHECK", 20, raising=False)
+    served = {"pages": 0}
+
+    def handler(request: Request) -> Response:
+        served["pages"] += 1
+        if served["pages"] > 100:  # the check never stopped: fail the request, and so the test
+            return Response('{"message": "endless"}', status=400, content_type="application/json")
+        page = served["pages"]
+        items = [
+            {"event": "delivered", "id": f"e{page}.{i}", "timestamp": 1.0 + page + i / 1000,
+             "recipient": f"r{page}.{i}@x.org", "message": {"headers": {"message-id": MESSAGE_ID}}}
+            for i in range(3)
+        ]  # fmt: skip
+        next_url = httpserver.url_for(f"/v3/mg.example.com/events/T{page}")
+        return Response(
+            json.dumps({"items": items, "paging": {"next": next_url}}), content_type="application/json"
+        )
+
+    httpserver.expect_request(re.compile(r"/v3/mg\.example\.com/events.*")).respond_with_handler(handler)
+    client = MailgunClient(ClientConfig.for_mailgun("k" * 20, base_url=httpserver.url_for("/")))
+    wait = new_wait(10_000)
+    try:
+        wait.check(client.events, now=1e9)
+        assert served["pages"] == 20
+        wait.check(client.events, now=1e9)  # carries on where the first check stopped
+    finally:
+        client.close()
+    assert served["pages"] == 40
+    assert len(seen(wait)) == 40 * 3

@@ -66,3 +66,52 @@ def test_offenders_message_names_ten_and_counts() -> None:
 def test_rejected(value: str) -> None:
     with pytest.raises(InvalidAddressError):
         parse_address(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '"Doe, John" <john@example.org>, ann@example.org',
+            ['"Doe, John" <john@example.org>', "ann@example.org"],
+        ),
+        (
+            '"Doe; John" <john@example.org>; ann@example.org',
+            ['"Doe; John" <john@example.org>', "ann@example.org"],
+        ),
+        (
+            '"J \\"JD\\", Doe" <jd@example.org>, b@example.org',
+            ['"J \\"JD\\", Doe" <jd@example.org>', "b@example.org"],
+        ),
+        ("john@example.org (Doe, John), b@example.org", ["john@example.org (Doe, John)", "b@example.org"]),
+    ],
+)
+def test_address_lists_split_only_between_addresses(text: str, expected: list[str]) -> None:
+    from email.utils import getaddresses
+
+    from airflow_provider_mailgun.utils.addresses import split_addresses
+
+    assert split_addresses(text) == expected
+    # The same split as the standard library's getaddresses (which knows no ';' separator).
+    assert [addr for _, addr in getaddresses([text.replace(";", ",")]) if addr] == [
+        addr for _, addr in getaddresses(expected)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "formatted"),
+    [
+        ("Doe, John", '"Doe, John" <john@example.org>'),
+        ('J "JD" Doe', '"J \\"JD\\" Doe" <john@example.org>'),
+        ("Ann", "Ann <john@example.org>"),
+        ("Zoë Ä", "Zoë Ä <john@example.org>"),
+    ],
+)
+def test_a_display_name_is_quoted_when_it_must_be(name: str, formatted: str) -> None:
+    from email.utils import getaddresses
+
+    address = parse_address("john@example.org", name)
+    assert address.formatted() == formatted
+    # Read back as one address, with the name intact.
+    assert getaddresses([address.formatted()]) == [(name, "john@example.org")]
+    assert parse_address(address.formatted()) == address

@@ -10,7 +10,8 @@
     )
     result.message_id   # without angle brackets, as the events API shows it
 
-A send is never retried once it may have reached Mailgun: such a failure raises
+A send is never retried once it may have reached Mailgun: such a failure, and a success reply
+without a usable message id, raise
 :class:`~airflow_provider_mailgun.client.errors.AmbiguousSendError` carrying the fields sent.
 """
 
@@ -23,7 +24,6 @@ from airflow_provider_mailgun.client.api.base import FieldsInput, Resource, form
 from airflow_provider_mailgun.client.errors import (
     AmbiguousRequestError,
     AmbiguousSendError,
-    MailgunUnexpectedResponseError,
 )
 from airflow_provider_mailgun.client.retrying import Safety
 from airflow_provider_mailgun.client.transport import FilePart
@@ -63,12 +63,8 @@ class Messages(Resource):
         except AmbiguousRequestError as err:
             raise AmbiguousSendError(domain, pairs, err.cause) from None
         message_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(message_id, str) or not message_id:
-            raise MailgunUnexpectedResponseError(
-                200,
-                "POST",
-                path,
-                f"reply has no message id: {str(body)[:200]!r}",
-                "the send may not be queued",
-            )
+        if not isinstance(message_id, str) or not strip_message_id(message_id):
+            # A success reply without an id (an intermediary's answer, say) says nothing about whether
+            # Mailgun took the send: ambiguous, to be reconciled, never resent blindly.
+            raise AmbiguousSendError(domain, pairs, f"the reply has no message id: {str(body)[:200]!r}")
         return SendResult(id=message_id, message=str(body.get("message", "")))

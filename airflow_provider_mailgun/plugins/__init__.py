@@ -1,0 +1,1 @@
+"""Airflow plugins of the provider: the optional Mailgun webhook receiver (see ``webhook_receiver``)."""

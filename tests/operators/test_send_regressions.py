@@ -1,0 +1,209 @@
+"""Send defects a review reproduced, each pinned against the emulator over real HTTP.
+
+* A 2xx reply without a usable message id (a proxy's HTML page after Mailgun took the send) is
+  ambiguous: reconciled against the events, never resent blindly.
+* A quoted display name with a comma is one recipient, and reaches Mailgun as one.
+* The result's ``started_at`` is the earliest send of any try, so the delivery sensor reads the
+  events of batches an earlier try sent long before.
+* Reconciliation finds a batch's ``accepted`` event when Mailgun stores the recipient in another
+  case than the one sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
+from airflow_provider_mailgun.testing import MailgunEmulator
+from tests.dag_runner import run_dag, task_states, xcom_result
+from tests.reliability.conftest import set_connection
+from tests.reliability.servers import Answer, RewritingProxy
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+FROM = "News <news@mg.example.com>"
+
+
+def _sends(emu: MailgunEmulator) -> list[dict[str, Any]]:
+    return [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/messages")]
+
+
+def _html_for_second_send() -> Any:
+    seen = {"sends": 0}
+
+    def rewrite(method: str, path: str, status: int, body: bytes) -> Answer | None:
+        if method != "POST" or not path.endswith("/messages") or status != 200:
+            return None
+        seen["sends"] += 1
+        if seen["sends"] != 2:
+            return None
+        return 200, {"Content-Type": "text/html"}, b"<html><body>Request processed</body></html>"
+
+    return rewrite
+
+
+@pytest.mark.parametrize("body", ["html", "json without id"])
+def test_a_2xx_without_a_message_id_is_reconciled_not_resent(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, monkeypatch: pytest.MonkeyPatch, body: str
+) -> None:
+    emu = mailgun_emulator
+    rewrite = _html_for_second_send()
+    if body != "html":
+        html = rewrite
+
+        def rewrite(method: str, path: str, status: int, content: bytes) -> Answer | None:
+            answer = html(method, path, status, content)
+            return None if answer is None else (200, {}, b'{"message": "Queued. Thank you."}')
+
+    with RewritingProxy(emu.url, rewrite) as proxy:
+        conn_id = set_connection(
+            monkeypatch, "mailgun_via_proxy", conn_type="mailgun", host=proxy.url, password=emu.mailgun_key,
+            extra={"default_domain": emu.domain},
+        )  # fmt: skip
+        with DAG(f"send_unusable_2xx_{body.replace(' ', '_')}", schedule=None, start_date=START) as dag:
+            MailgunSendMessageOperator(
+                task_id="send", mailgun_conn_id=conn_id, from_email=FROM,
+                to=[f"p{i}@example.org" for i in range(8)], subject="s", text="t", batch_size=2,
+                max_concurrency=1, reconcile_timeout=5, retries=1, retry_delay=timedelta(0),
+            )  # fmt: skip
+        dag_run = run_dag(dag)
+        assert proxy.rewritten == 1
+    assert task_states(dag_run) == {"send": "success"}
+    copies = Counter(m["recipient"] for m in emu.messages())
+    assert len(copies) == 8
+    assert set(copies.values()) == {1}, copies
+    assert len(_sends(emu)) == 4
+    result = xcom_result(dag_run, "send")
+    assert len(result["message_ids"]) == 4
+    assert result["reconciled"] == 1
+
+
+def test_a_quoted_display_name_with_a_comma_is_mailed_as_one_recipient(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    result = MailgunSendMessageOperator(
+        task_id="names", mailgun_conn_id=mailgun_conn_id, from_email='"News, Weekly" <news@mg.example.com>',
+        to='"Doe, John" <john@example.org>, ann@example.org', cc='"Ops; Team" <ops@example.org>',
+        batch=False, subject="s", text="t", on_invalid="skip",
+    ).execute({})  # type: ignore[arg-type]  # fmt: skip
+    assert result["skipped_invalid"] == []
+    copies = {m["recipient"]: m for m in mailgun_emulator.messages()}
+    assert sorted(copies) == ["ann@example.org", "john@example.org", "ops@example.org"]
+    assert '"Doe, John" <john@example.org>' in copies["john@example.org"]["to"]
+    assert copies["john@example.org"]["from"] == '"News, Weekly" <news@mg.example.com>'
+
+
+LATER = 20 * 60.0
+
+
+class _RetriedTwentyMinutesLater(MailgunSendMessageOperator):
+    """Try 2 starts 20 minutes after try 1 (a long retry delay): the emulator's event clock moves on,
+    and so does the operator's clock."""
+
+    emulator: MailgunEmulator
+
+    def execute(self, context: Any) -> Any:
+        if context["ti"].try_number == 1:
+            return super().execute(context)
+        self.emulator.advance_events(LATER)
+        real = time.time
+        with mock.patch("airflow_provider_mailgun.operators.messages.time") as clock:
+            clock.time.side_effect = lambda: real() + LATER
+            return super().execute(context)
+
+
+def _later_sensor() -> type[Any]:
+    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+
+    class _WaitingAfterTheRetry(MailgunDeliverySensor):
+        """The wait runs after try 2, so 20 minutes after try 1 too."""
+
+        def execute(self, context: Any) -> Any:
+            real = time.time
+            with mock.patch("airflow_provider_mailgun.sensors.events.time") as clock:
+                clock.time.side_effect = lambda: real() + LATER
+                return super().execute(context)
+
+    return _WaitingAfterTheRetry
+
+
+def test_the_delivery_sensor_finds_batches_an_earlier_try_sent_long_before(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    # Try 1 has two batches accepted, then the third is refused (400): the task is retried.
+    mailgun_emulator.set_faults({"error_at": {"3": 400}, "path": "/messages", "methods": ["POST"]})
+    _RetriedTwentyMinutesLater.emulator = mailgun_emulator
+    first_try = time.time()
+    with DAG("send_then_wait_after_a_long_retry_delay", schedule=None, start_date=START) as dag:
+        send = _RetriedTwentyMinutesLater(
+            task_id="send", mailgun_conn_id=mailgun_conn_id, from_email=FROM,
+            to=[f"w{i}@example.org" for i in range(8)], subject="s", text="t", batch_size=2,
+            max_concurrency=1, retries=1, retry_delay=timedelta(0),
+        )  # fmt: skip
+        send >> _later_sensor()(
+            task_id="wait", mailgun_conn_id=mailgun_conn_id, message_ids=send.output, mode="poke",
+            poke_interval=1, timeout=15,
+        )  # fmt: skip
+    dag_run = run_dag(dag)
+    result = xcom_result(dag_run, "send")
+    assert len(result["message_ids"]) == 4
+    assert result["started_at"] < first_try + 60  # when try 1 sent its batches, not when try 2 began
+    assert task_states(dag_run) == {"send": "success", "wait": "success"}
+    assert xcom_result(dag_run, "wait")["delivered"] == 8
+
+
+def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTTPServer) -> None:
+    """A stand-in Mailgun that stores recipients lower-cased and filters events by exact match."""
+    from airflow_provider_mailgun.client import ClientConfig
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
+    from airflow_provider_mailgun.operators.send_execution import PlanSender
+    from airflow_provider_mailgun.operators.send_ledger import MemoryStore, SendLedger
+
+    accepted: list[dict[str, Any]] = []
+
+    def take_send(request: Request) -> Response:
+        form = request.form
+        accepted.extend(
+            {"event": "accepted", "id": f"a{len(accepted)}", "timestamp": time.time(),
+             "recipient": address.lower(), "user-variables": {"airflow-batch": form["v:airflow-batch"]},
+             "message": {"headers": {"message-id": "stored.1@mg.example.com"}}}
+            for address in form.getlist("to")
+        )  # fmt: skip
+        return Response('{"message": "upstream timeout"}', status=503, content_type="application/json")
+
+    def events(request: Request) -> Response:
+        wanted = request.args.get("recipient")
+        items = [e for e in accepted if e["recipient"] == wanted]  # exact: case-sensitive
+        return Response(json.dumps({"items": items, "paging": {}}), content_type="application/json")
+
+    httpserver.expect_request("/v3/mg.example.com/messages", method="POST").respond_with_handler(take_send)
+    httpserver.expect_request("/v3/mg.example.com/events").respond_with_handler(events)
+    hook = MailgunHook()
+    hook.__dict__["config"] = ClientConfig.for_mailgun("k" * 20, base_url=httpserver.url_for("/"))
+    plan = build_plan(
+        SendSpec(to=["Ann.Smith@Example.org", "Carl.Jones@Example.org"], from_email=FROM, subject="s",
+                 text="t", batch=True),
+        "dag__run__task__-1",
+    )  # fmt: skip
+    sender = PlanSender(
+        hook, "mg.example.com", plan, SendLedger(MemoryStore(), plan.fingerprint), max_concurrency=1,
+        on_ambiguous="fail", reconcile_timeout=1, log=logging.getLogger(__name__),
+    )  # fmt: skip
+    try:
+        outcome = sender.run()
+    finally:
+        hook.close()
+    assert outcome.reconciled == 1
+    assert list(outcome.message_ids.values()) == ["stored.1@mg.example.com"]
