@@ -20,7 +20,8 @@ def _provider_modules() -> set[str]:
     modules = {entry["hook-class-name"].rpartition(".")[0] for entry in info["connection-types"]}
     for section in ("hooks", "operators", "sensors", "triggers"):
         modules.update(module for group in info.get(section, []) for module in group["python-modules"])
-    for dotted in info.get("notifications", []) + info.get("email-backends", []):
+    plugins = [plugin["plugin-class"] for plugin in info.get("plugins", [])]
+    for dotted in info.get("notifications", []) + info.get("email-backends", []) + plugins:
         modules.add(dotted.rpartition(".")[0])
     return modules
 
