@@ -29,6 +29,7 @@ CONN_ID = os.environ.get("MAILGUN_EVENTS_CONN_ID", "maton_default")
 DOMAIN = os.environ.get("MAILGUN_EVENTS_DOMAIN") or None
 POLL_INTERVAL = float(os.environ.get("MAILGUN_EVENTS_POLL_INTERVAL") or 60)
 
+# [START howto_trigger_event_watch]
 complaints = Asset(
     "mailgun_complaints",
     watchers=[
@@ -44,6 +45,7 @@ complaints = Asset(
         )
     ],
 )
+# [END howto_trigger_event_watch]
 
 with DAG(
     dag_id="mailgun_complaints_unsubscribe",
@@ -53,7 +55,7 @@ with DAG(
     catchup=False,
     tags=["mailgun", "example"],
 ):
-
+    # [START howto_trigger_batch_addresses]
     @task
     def addresses(triggering_asset_events: Any = None) -> dict[str, Any]:
         """The distinct addresses of every batch that triggered this run."""
@@ -65,6 +67,8 @@ with DAG(
             if isinstance(event.extra, dict) and "payload" in event.extra
         ]
         return addresses_of_batches(payloads, mailgun_conn_id=CONN_ID)
+
+    # [END howto_trigger_batch_addresses]
 
     @task
     def unsubscribe(found: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,11 +19,10 @@ os.environ.setdefault(
 )
 os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# dag.test()'s in-process execution API signs task tokens; Airflow 3.2 needs the key set to start it.
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(16))
 # Nothing in the test suite may reach the real services: the sentinel makes any accidental use fail fast.
 os.environ.pop("MATON_API_KEY", None)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
 
 
 import pytest  # noqa: E402  (the environment above must be set before anything imports Airflow)
