@@ -4,13 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 AIRFLOW_SPEC ?= apache-airflow>=3.3.2,<4
 OLDEST_AIRFLOW ?= 3.0.6
+OLDEST_VENV ?= .venv-oldest
+# The latest patch release of each minor between the oldest and the newest (checked on PyPI).
+AIRFLOW_3_1 ?= 3.1.8
+AIRFLOW_3_2 ?= 3.2.2
 PIP_EXTRA ?=
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
+DEPLOY_STAMP = $(VENV)/.deploy-installed
 
-.PHONY: demo test test-oldest lint typecheck pytest bench reliability clean
+.PHONY: demo test test-oldest test-3.1 test-3.2 test-on lint typecheck pytest docs wheel-check bench \
+	reliability deploy-test clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(wildcard constraints/*.txt)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]" "$(AIRFLOW_SPEC)" $(PIP_EXTRA)
 	@touch $@
@@ -24,16 +30,42 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Strict mypy for the Python the venv runs, and for the oldest and newest the package supports.
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --python-version 3.10
+	$(BIN)/mypy --python-version 3.13
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The same test suite on the oldest supported Airflow, in its own virtualenv.
+# The same test suite on older Airflow releases, each in its own virtualenv. A release that needs
+# pins besides Airflow's own has them in constraints/airflow-<version>.txt.
 test-oldest:
-	$(MAKE) pytest VENV=.venv-oldest AIRFLOW_SPEC="apache-airflow==$(OLDEST_AIRFLOW)" \
-		PIP_EXTRA="-c constraints/airflow-$(OLDEST_AIRFLOW).txt"
+	$(MAKE) test-on AIRFLOW_VERSION=$(OLDEST_AIRFLOW) VENV=$(OLDEST_VENV)
+
+test-3.1:
+	$(MAKE) test-on AIRFLOW_VERSION=$(AIRFLOW_3_1) VENV=.venv-3.1
+
+test-3.2:
+	$(MAKE) test-on AIRFLOW_VERSION=$(AIRFLOW_3_2) VENV=.venv-3.2
+
+test-on:
+	$(MAKE) pytest VENV=$(VENV) AIRFLOW_SPEC="apache-airflow==$(AIRFLOW_VERSION)" \
+		PIP_EXTRA="$(addprefix -c ,$(wildcard constraints/airflow-$(AIRFLOW_VERSION).txt))" \
+		PYTEST_ARGS="$(PYTEST_ARGS)"
+
+# The Sphinx site in docs/_build/html; any warning fails the build.
+docs: $(VENV)/.docs-installed
+	$(BIN)/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,docs]" "$(AIRFLOW_SPEC)" $(PIP_EXTRA)
+	@touch $@
+
+# Build the sdist and the wheel, install the wheel in a fresh .venv-wheel and use it there.
+wheel-check: $(STAMP)
+	$(BIN)/python scripts/wheel_check.py --airflow "$(AIRFLOW_SPEC)"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -43,5 +75,19 @@ reliability: $(STAMP)
 	$(BIN)/pytest tests/reliability -q
 	@cat test-artifacts/reliability/*.txt
 
+$(DEPLOY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,deploy]" "$(AIRFLOW_SPEC)" $(PIP_EXTRA)
+	@touch $@
+
+# Airflow as production runs it: PostgreSQL, Redis, api-server, scheduler, dag-processor, triggerer
+# and Celery workers as separate processes, on the newest Airflow and on the oldest. Its reports are
+# printed and kept in test-artifacts/deployment/ (with every process's log under logs/).
+deploy-test: $(DEPLOY_STAMP)
+	$(MAKE) $(OLDEST_VENV)/.deploy-installed VENV=$(OLDEST_VENV) \
+		AIRFLOW_SPEC="apache-airflow==$(OLDEST_AIRFLOW)" PIP_EXTRA="-c constraints/airflow-$(OLDEST_AIRFLOW).txt"
+	@rm -f test-artifacts/deployment/*.txt
+	MAILGUN_DEPLOYMENT_TESTS=1 MAILGUN_DEPLOY_OLDEST_VENV=$(OLDEST_VENV) $(BIN)/pytest tests/deployment -q; \
+		status=$$?; cat test-artifacts/deployment/*.txt 2>/dev/null; exit $$status
+
 clean:
-	rm -rf .venv .venv-oldest .demo build *.egg-info
+	rm -rf .venv .venv-oldest .venv-3.1 .venv-3.2 .venv-wheel .demo build dist docs/_build *.egg-info

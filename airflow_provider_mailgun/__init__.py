@@ -4,4 +4,5 @@ Importing this package is cheap on purpose: it only carries the version. Import 
 its modules, e.g. ``from airflow_provider_mailgun.hooks.mailgun import MailgunHook``.
 """
 
+# The one place the version is written: pyproject.toml, provider info and the client's User-Agent read it.
 __version__ = "0.1.0"

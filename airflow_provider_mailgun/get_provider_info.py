@@ -127,6 +127,8 @@ def _connection_type(
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata (validated against Airflow's provider_info schema in tests)."""
+    import airflow_provider_mailgun  # only the version: the package's __init__ imports nothing
+
     package = "airflow_provider_mailgun"
     return {
         "package-name": "airflow-provider-mailgun",
@@ -134,7 +136,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": (
             "Send, track and manage Mailgun email from Airflow, directly or through the Maton gateway."
         ),
-        "versions": ["0.1.0"],
+        "versions": [airflow_provider_mailgun.__version__],
         "integrations": [
             {
                 "integration-name": "Mailgun",

@@ -165,10 +165,14 @@ def verify_webhook(
     return parse_webhook(data) if ok else None
 
 
-def _decoded(body: str | bytes | Mapping[str, Any]) -> Any:
-    if not isinstance(body, str | bytes):
-        return body
+def decode_body(body: str | bytes) -> Any:
+    """The JSON value of a raw webhook body, or :class:`WebhookError` for anything that is not
+    JSON: invalid text, bytes in no Unicode encoding, or nesting deeper than the decoder goes."""
     try:
         return json.loads(body)
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError alike
+    except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise WebhookError(f"A Mailgun webhook body is JSON; this one is not ({err}).") from None
+
+
+def _decoded(body: str | bytes | Mapping[str, Any]) -> Any:
+    return decode_body(body) if isinstance(body, str | bytes) else body

@@ -11,7 +11,17 @@ import os
 import sys
 import tempfile
 
-NAMES = ("send_campaign", "sync_list", "delivery_wait", "clear_bounces", "export_events", "import_cost")
+NAMES = (
+    "send_campaign",
+    "send_vs_sdk",
+    "shared_rate_limit",
+    "campaign_scaling",
+    "sync_list",
+    "delivery_wait",
+    "clear_bounces",
+    "export_events",
+    "import_cost",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -75,8 +75,12 @@ def emulator(*args: str) -> Iterator[Emulator]:
             process.kill()
 
 
-def use_connection(emu: Emulator, *, via: str) -> str:
-    """Point ``maton_default`` (``via="gateway"``) or ``mailgun_default`` (``"direct"``) at ``emu``."""
+def use_connection(emu: Emulator, *, via: str, extra: dict[str, Any] | None = None) -> str:
+    """Point ``maton_default`` (``via="gateway"``) or ``mailgun_default`` (``"direct"``) at ``emu``.
+
+    ``extra`` adds connection extras (say ``max_requests_per_second`` or ``rate_limit_scope``).
+    The connection is an environment variable, so processes started afterwards see it too.
+    """
     from airflow_provider_mailgun.testing import (
         DEFAULT_DOMAIN,
         DEFAULT_MAILGUN_KEY,
@@ -85,19 +89,20 @@ def use_connection(emu: Emulator, *, via: str) -> str:
     )
 
     if via == "gateway":
-        extra = {
+        extras = {
             "ctrl_url": emu.ctrl_url,
             "default_domain": DEFAULT_DOMAIN,
             "maton_connection": DEFAULT_MATON_CONNECTION,
+            **(extra or {}),
         }
-        conn = {"conn_type": "maton", "host": emu.gateway_url, "password": DEFAULT_MATON_KEY, "extra": extra}
+        conn = {"conn_type": "maton", "host": emu.gateway_url, "password": DEFAULT_MATON_KEY, "extra": extras}
         os.environ["AIRFLOW_CONN_MATON_DEFAULT"] = json.dumps(conn)
         return "maton_default"
     conn = {
         "conn_type": "mailgun",
         "host": emu.url,
         "password": DEFAULT_MAILGUN_KEY,
-        "extra": {"default_domain": DEFAULT_DOMAIN},
+        "extra": {"default_domain": DEFAULT_DOMAIN, **(extra or {})},
     }
     os.environ["AIRFLOW_CONN_MAILGUN_DEFAULT"] = json.dumps(conn)
     return "mailgun_default"
@@ -152,6 +157,9 @@ def machine() -> dict[str, Any]:
 
     return {
         "cores": os.cpu_count(),
+        # Other work on the machine when the record was written (1, 5, 15 minutes): figures taken
+        # under a load above the core count are not representative.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "airflow": version("apache-airflow"),

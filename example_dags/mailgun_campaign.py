@@ -56,9 +56,11 @@ with DAG(
         "list_address": Param(None, type=["null", "string"], description="newsletter list address"),
         "members_csv": Param(str(MEMBERS_CSV), type="string", description="CSV of members"),
     },
+    # [START howto_notifier_dag_callback]
     on_failure_callback=MailgunNotifier(
         to="{{ var.value.get('ops_email', 'ops@example.org') }}", mailgun_conn_id=CONN_ID, domain=DOMAIN
     ),
+    # [END howto_notifier_dag_callback]
 ) as dag:
 
     @task
@@ -81,6 +83,7 @@ with DAG(
 
     resolved = settings()
 
+    # [START howto_operator_sync_list_members]
     sync_members = MailgunSyncListMembersOperator(
         task_id="sync_members",
         mailgun_conn_id=CONN_ID,
@@ -92,6 +95,7 @@ with DAG(
         list_name="Newsletter",
         list_description="Weekly newsletter",
     )
+    # [END howto_operator_sync_list_members]
 
     @task
     def subscribed_members(settings: dict[str, str]) -> list[dict[str, Any]]:
@@ -104,6 +108,7 @@ with DAG(
             for m in hook.members.iter(settings["list_address"], subscribed=True)
         ]
 
+    # [START howto_hook_templates]
     @task
     def ensure_template(settings: dict[str, str]) -> str:
         """Store the newsletter template once; later runs reuse it."""
@@ -117,9 +122,12 @@ with DAG(
             hook.templates.create(settings["domain"], TEMPLATE, template=TEMPLATE_HTML, tag="v1")
         return TEMPLATE
 
+    # [END howto_hook_templates]
+
     members = subscribed_members(resolved)
     template = ensure_template(resolved)
 
+    # [START howto_operator_send_campaign]
     send_newsletter = MailgunSendMessageOperator(
         task_id="send_newsletter",
         mailgun_conn_id=CONN_ID,
@@ -132,7 +140,9 @@ with DAG(
         tags=["newsletter", "weekly"],
         variables={"campaign": "weekly-{{ ds_nodash }}"},
     )
+    # [END howto_operator_send_campaign]
 
+    # [START howto_sensor_delivery]
     wait_for_delivery = MailgunDeliverySensor(
         task_id="wait_for_delivery",
         mailgun_conn_id=CONN_ID,
@@ -143,7 +153,9 @@ with DAG(
         poke_interval=2,
         timeout=3600,
     )
+    # [END howto_sensor_delivery]
 
+    # [START howto_operator_clear_bounces]
     clear_soft_bounces = MailgunClearBouncesOperator(
         task_id="clear_soft_bounces",
         mailgun_conn_id=CONN_ID,
@@ -151,6 +163,7 @@ with DAG(
         codes=["4xx"],
         max_deletions=1000,
     )
+    # [END howto_operator_clear_bounces]
 
     @task
     def summary(sync: Any, sent: Any, delivery: Any, cleared: Any) -> dict[str, Any]:

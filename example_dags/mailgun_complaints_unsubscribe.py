@@ -9,9 +9,10 @@ folds batches that arrive while a run is queued into that run):
 ``max_addresses``) -> ``unsubscribe`` (``subscribed=no`` on every mailing list that has them) ->
 ``update_crm`` (the place to tell your CRM) -> ``summary``.
 
-The trigger's connection and domain are read when the file is parsed, from the environment
-variables ``MAILGUN_EVENTS_CONN_ID`` (default ``maton_default``) and ``MAILGUN_EVENTS_DOMAIN``
-(default: the connection's ``default_domain``).
+The trigger's connection, domain and poll interval are read when the file is parsed, from the
+environment variables ``MAILGUN_EVENTS_CONN_ID`` (default ``maton_default``),
+``MAILGUN_EVENTS_DOMAIN`` (default: the connection's ``default_domain``) and
+``MAILGUN_EVENTS_POLL_INTERVAL`` (seconds, default 60).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger, a
 
 CONN_ID = os.environ.get("MAILGUN_EVENTS_CONN_ID", MailgunHook.default_conn_name)
 DOMAIN = os.environ.get("MAILGUN_EVENTS_DOMAIN") or None
+POLL_INTERVAL = float(os.environ.get("MAILGUN_EVENTS_POLL_INTERVAL") or 60)
 
+# [START howto_trigger_event_watch]
 complaints = Asset(
     "mailgun_complaints",
     watchers=[
@@ -39,11 +42,12 @@ complaints = Asset(
                 domain=DOMAIN,
                 events=["complained", "failed"],
                 severity="permanent",  # failed events count only when they are permanent bounces
-                poll_interval=60,
+                poll_interval=POLL_INTERVAL,
             ),
         )
     ],
 )
+# [END howto_trigger_event_watch]
 
 with DAG(
     dag_id="mailgun_complaints_unsubscribe",
@@ -53,7 +57,7 @@ with DAG(
     catchup=False,
     tags=["mailgun", "example"],
 ):
-
+    # [START howto_trigger_batch_addresses]
     @task
     def addresses(triggering_asset_events: Any = None) -> dict[str, Any]:
         """The distinct addresses of every batch that triggered this run."""
@@ -63,6 +67,8 @@ with DAG(
             if isinstance(event.extra, dict) and "payload" in event.extra
         ]
         return addresses_of_batches(payloads, mailgun_conn_id=CONN_ID)
+
+    # [END howto_trigger_batch_addresses]
 
     @task
     def unsubscribe(found: dict[str, Any]) -> dict[str, Any]:

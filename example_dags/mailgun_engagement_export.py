@@ -36,7 +36,9 @@ EVENTS = ["accepted", "delivered", "failed", "opened", "clicked", "unsubscribed"
 with DAG(
     dag_id="mailgun_engagement_export",
     description="Export each day's Mailgun events to object storage and report engagement per tag.",
+    # [START howto_timetable_daily_interval]
     schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1)),
+    # [END howto_timetable_daily_interval]
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["mailgun", "example"],
@@ -46,13 +48,17 @@ with DAG(
     },
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
 ) as dag:
+    # [START howto_operator_export_events]
     export = MailgunExportEventsOperator(
         task_id="export_events",
         mailgun_conn_id=CONN_ID,
         path=ROOT + "/events/{{ data_interval_start | ds }}.jsonl.gz",
         events=EVENTS,
     )
+    # [END howto_operator_export_events]
+    # [START howto_operator_engagement_report]
     report = MailgunEngagementReportOperator(task_id="engagement_report", mailgun_conn_id=CONN_ID)
+    # [END howto_operator_engagement_report]
 
     @task
     def summary(exported: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

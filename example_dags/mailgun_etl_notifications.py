@@ -25,7 +25,9 @@ CONN_ID = "{{ params.mailgun_conn_id or var.value.get('mailgun_conn_id', 'maton_
 DOMAIN = "{{ params.domain or var.value.get('mailgun_domain', '') }}"
 OPS = "{{ params.ops_email or var.value.get('ops_email', 'ops@example.org') }}"
 
+# [START howto_notifier]
 alert = MailgunNotifier(to=OPS, mailgun_conn_id=CONN_ID, domain=DOMAIN, tags=["etl-alert"])
+# [END howto_notifier]
 
 with DAG(
     dag_id="mailgun_etl_notifications",
@@ -40,7 +42,9 @@ with DAG(
         "ops_email": Param(None, type=["null", "string"]),
         "fail_load": Param(False, type="boolean", description="make the load fail, to see the alert"),
     },
+    # [START howto_notifier_default_args]
     default_args={"on_failure_callback": alert, "retries": 0, "retry_delay": timedelta(minutes=5)},
+    # [END howto_notifier_default_args]
 ) as dag:
 
     @task
@@ -66,6 +70,7 @@ with DAG(
 
         return f"Airflow <airflow@{MailgunHook(mailgun_conn_id=conn_id).domain(domain or None)}>"
 
+    # [START howto_operator_send_report]
     report = MailgunSendMessageOperator(
         task_id="report",
         mailgun_conn_id=CONN_ID,
@@ -81,4 +86,5 @@ with DAG(
         text="Loaded {{ ti.xcom_pull(task_ids='load')['rows'] }} rows.",
         tags=["etl-report"],
     )
+    # [END howto_operator_send_report]
     loaded >> report

@@ -70,6 +70,7 @@ with DAG(
 
         return f"Launch <launch@{MailgunHook(mailgun_conn_id=conn_id).domain(domain or None)}>"
 
+    # [START howto_operator_send_mapped]
     send = MailgunSendMessageOperator.partial(
         task_id="send",
         mailgun_conn_id=CONN_ID,
@@ -80,6 +81,7 @@ with DAG(
         tags=["launch"],
         max_active_tis_per_dag=2,
     ).expand(to=load_chunk.expand(spec=chunk_specs()))
+    # [END howto_operator_send_mapped]
 
     wait = MailgunDeliverySensor(
         task_id="wait",

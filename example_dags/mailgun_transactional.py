@@ -17,8 +17,10 @@ from airflow.sdk import DAG, Param, task
 
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 
+# [START howto_connection_from_params]
 CONN_ID = "{{ params.mailgun_conn_id or var.value.get('mailgun_conn_id', 'maton_default') }}"
 DOMAIN = "{{ params.domain or var.value.get('mailgun_domain', '') }}"
+# [END howto_connection_from_params]
 TEMPLATE_HTML = "<p>Dear {{name}},</p><p>your invoice {{invoice}} for {{amount}} is attached.</p>"
 
 with DAG(
@@ -79,6 +81,7 @@ with DAG(
             writer.writerows([["Analytical engine time", 3, "120.00"], ["Punch cards", 500, "0.10"]])
         return str(path)
 
+    # [START howto_operator_send_template_attachment]
     send_invoice = MailgunSendMessageOperator(
         task_id="send_invoice",
         mailgun_conn_id=CONN_ID,
@@ -91,3 +94,4 @@ with DAG(
         attachments=[render_invoice()],
         tags=["invoice"],
     )
+    # [END howto_operator_send_template_attachment]

@@ -16,7 +16,6 @@ import base64
 import contextlib
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,12 +26,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# The sibling module, found also when the tests load this file by its path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from airflow_env import DOMAIN, ROOT, emulator_connection, throwaway_airflow_env
+
 DEMO_DIR = ROOT / ".demo"
 MEMBERS_CSV = ROOT / "example_dags" / "data" / "newsletter_members.csv"
 DAG_ID = "mailgun_campaign"
-# Mirrors the emulator's defaults (airflow_provider_mailgun.testing.defaults).
-DOMAIN = "mg.example.com"
 LIST_ADDRESS = f"newsletter@{DOMAIN}"
 
 
@@ -44,7 +44,7 @@ def main() -> int:
         keys = _emulator_keys()
         soft, hard = _seed_previous_bounces(direct, keys["mailgun"])
         print(f"Emulator up at {direct} (web inbox: {direct}/). Seeded {soft} soft and {hard} hard bounces.")
-        env = _airflow_env(gateway, ctrl, keys)
+        env = _airflow_env(gateway, ctrl)
         _run(["airflow", "db", "migrate"], env, quiet=True)
         print(f"Running: airflow dags test {DAG_ID}")
         result = subprocess.run([_bin("airflow"), "dags", "test", DAG_ID], env=env, check=False)
@@ -122,29 +122,16 @@ def _plain_address(text: str) -> bool:
     return True
 
 
-def _airflow_env(gateway: str, ctrl: str, keys: dict[str, str]) -> dict[str, str]:
+def _airflow_env(gateway: str, ctrl: str) -> dict[str, str]:
     home = DEMO_DIR / "airflow-home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    connection = {
-        "conn_type": "maton",
-        "host": gateway,
-        "password": keys["maton"],
-        "extra": {"ctrl_url": ctrl, "default_domain": DOMAIN, "maton_connection": keys["connection"]},
-    }
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW_CONN_MATON_DEFAULT": json.dumps(connection),
+    return throwaway_airflow_env(
+        home,
+        AIRFLOW_CONN_MATON_DEFAULT=emulator_connection(gateway, ctrl),
         # `airflow dags test` suggests graphviz for drawing the DAG, which the demo does not need.
-        "PYTHONWARNINGS": "ignore:Could not import graphviz",
-    }
-    env.pop("MATON_API_KEY", None)
-    return env
+        PYTHONWARNINGS="ignore:Could not import graphviz",
+    )
 
 
 def _report(direct: str, returncode: int, elapsed: float) -> None:

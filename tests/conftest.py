@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,11 +19,10 @@ os.environ.setdefault(
 )
 os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# dag.test()'s in-process execution API signs task tokens; Airflow 3.2 needs the key set to start it.
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(16))
 # Nothing in the test suite may reach the real services: the sentinel makes any accidental use fail fast.
 os.environ.pop("MATON_API_KEY", None)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference"
 
 
 import pytest  # noqa: E402  (the environment above must be set before anything imports Airflow)
@@ -34,3 +34,15 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limit_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a fresh host: what one test taught the rate limiter stays with it.
+
+    Many tests share one emulator (one account), and the limiter shares what it learns per account
+    and host: without this, a test that provokes 429s on purpose would slow the tests after it.
+    """
+    from airflow_provider_mailgun.client.limit_stores import STATE_DIR_ENV
+
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("ratelimit")))

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from importlib import resources
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import jsonschema
@@ -20,6 +20,15 @@ from airflow_provider_mailgun.get_provider_info import get_provider_info
 def test_provider_info_validates_against_airflows_schema() -> None:
     schema = json.loads(resources.files("airflow").joinpath("provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
+
+
+def test_the_version_is_written_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Provider info and the package metadata both follow ``airflow_provider_mailgun.__version__``."""
+    import airflow_provider_mailgun
+
+    assert version("airflow-provider-mailgun") == airflow_provider_mailgun.__version__
+    monkeypatch.setattr(airflow_provider_mailgun, "__version__", "9.8.7")
+    assert get_provider_info()["versions"] == ["9.8.7"]
 
 
 def test_entry_point_points_at_get_provider_info() -> None:

@@ -122,7 +122,9 @@ def test_a_token_is_remembered_until_its_timestamp_is_stale() -> None:
     assert not verify_signature(KEY, timestamp, TOKEN, signature, now=NOW + 3601, max_age=3600)  # stale
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", "", "[1]", '"text"'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"\xff\xfe", "", "[1]", '"text"', "[" * 30_000 + "]" * 30_000]
+)
 def test_a_body_that_is_not_a_json_object_is_a_webhook_error(body: str | bytes) -> None:
     with pytest.raises(WebhookError):
         parse_webhook(body)

@@ -95,7 +95,15 @@ def _explain_unreadable_env_connection(conn_id: str) -> None:
     )
 
 
-_SHARED = {"default_domain", "timeout", "max_requests_per_second", "max_attempts", "verify_tls"}
+_SHARED = {
+    "default_domain",
+    "timeout",
+    "max_requests_per_second",
+    "max_attempts",
+    "verify_tls",
+    "rate_limit_scope",
+    "rate_limit_redis_url",
+}
 KNOWN_EXTRAS = {
     MATON_CONN_TYPE: _SHARED | {"maton_connection", "ctrl_url"},
     MAILGUN_CONN_TYPE: _SHARED | {"region"},
@@ -171,6 +179,12 @@ def _common_options(extras: Mapping[str, Any], conn_id: str) -> dict[str, Any]:
         options["max_attempts"] = int(_positive(extras["max_attempts"], "max_attempts", conn_id))
     if "verify_tls" in extras:
         options["verify_tls"] = _verify_flag(extras["verify_tls"], conn_id)
+    scope = _text(extras, "rate_limit_scope", conn_id)
+    if scope:
+        options["rate_limit_scope"] = scope.lower()
+    redis_url = _text(extras, "rate_limit_redis_url", conn_id)
+    if redis_url:
+        options["rate_limit_redis_url"] = redis_url
     return options
 
 

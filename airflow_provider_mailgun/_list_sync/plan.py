@@ -25,6 +25,8 @@ Rules the plan follows:
   back in the source one day, would be added as subscribed. They stay, unsubscribed
   (``kept_unsubscribed`` counts them).
 - Only members whose state changes are written.
+- Members who unsubscribe while the sync runs are kept unsubscribed: the operator reads the list's
+  unsubscribed members again just before writing and corrects the plan (:func:`keep_new_opt_outs`).
 """
 
 from __future__ import annotations
@@ -200,6 +202,34 @@ def plan_sync(
             else:
                 plan.removals.append((key, existing._replace(subscribed=False)))
     return plan
+
+
+def keep_new_opt_outs(plan: SyncPlan, current: dict[str, MemberState], opted_out: set[str]) -> int:
+    """Correct ``plan`` (and ``current``) for members who unsubscribed after the list was read.
+
+    ``opted_out`` holds the lower-cased addresses unsubscribed now. Their upserts write them
+    unsubscribed, and a delete becomes a kept opt-out. Returns how many planned writes changed.
+    """
+    changed = 0
+
+    def kept(writes: list[Write]) -> list[Write]:
+        nonlocal changed
+        out = []
+        for address, state in writes:
+            if state.subscribed and address.lower() in opted_out:
+                state, changed = state._replace(subscribed=False), changed + 1
+            out.append((address, state))
+        return out
+
+    plan.adds, plan.updates = kept(plan.adds), kept(plan.updates)
+    if plan.removal == "delete":
+        removals = [(address, state) for address, state in plan.removals if address.lower() not in opted_out]
+        plan.kept_unsubscribed += len(plan.removals) - len(removals)
+        changed += len(plan.removals) - len(removals)
+        plan.removals = removals
+    for key in opted_out & current.keys():
+        current[key] = current[key]._replace(subscribed=False)
+    return changed
 
 
 def batches(writes: Iterable[Write], size: int) -> Iterator[list[Write]]:

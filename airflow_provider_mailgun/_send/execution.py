@@ -13,6 +13,8 @@ The rules, in order, for each batch of the plan:
 
 Batches that became ambiguous in this try are reconciled at the end of it; with ``skip`` one not
 found is left at once, anything else still unsettled fails the try, and the next try starts at rule 2.
+The batches settled together (an earlier try's at the start, this try's at the end) share one
+``reconcile_timeout``: all of them were sent before the wait began, so one wait covers them all.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 log = logging.getLogger(__name__)
 
 ON_AMBIGUOUS = ("reconcile", "skip", "resend", "fail")
-# Look for the accepted event from a little before the recorded send time: clocks differ.
-RECONCILE_MARGIN_SECONDS = 300.0
+# Look for the accepted event from well before the recorded send time: it is the worker's clock, and
+# Mailgun stamps events with its own. The lookup is narrowed to one recipient's accepted events and
+# the batch key decides, so a day of margin costs little and tolerates a worker clock that far ahead.
+RECONCILE_MARGIN_SECONDS = 86_400.0
 
 
 @dataclass
@@ -87,9 +91,12 @@ class PlanSender:
         self.outcome = SendOutcome()
         self._sent_at: dict[int, float] = {}
         self._stop = False
+        #: When the batches being settled together stop being waited for (monotonic clock).
+        self._reconcile_deadline: float | None = None
 
     def run(self) -> SendOutcome:
         records = self.ledger.load(self.plan.batches)
+        self._reconcile_deadline = None
         to_send = []
         for batch in self.plan.batches:
             record = records.get(batch.index)
@@ -184,6 +191,7 @@ class PlanSender:
 
     def _settle_this_try(self) -> None:
         still: list[int] = []
+        self._reconcile_deadline = None
         by_index = {batch.index: batch for batch in self.plan.batches}
         for index in sorted(self.outcome.unsettled):
             batch = by_index[index]
@@ -213,8 +221,11 @@ class PlanSender:
         """The message id of an ``accepted`` event carrying this batch's key, waiting for indexing."""
         if self.on_ambiguous == "resend":
             return None
-        retrying = Retrying(
-            stop=stop_after_delay(self.reconcile_timeout),
+        now = time.monotonic()
+        if self._reconcile_deadline is None:
+            self._reconcile_deadline = now + self.reconcile_timeout
+        retrying = Retrying(  # one look at least, even past the shared deadline
+            stop=stop_after_delay(max(0.0, self._reconcile_deadline - now)),
             wait=wait_fixed(min(5.0, max(self.reconcile_timeout / 4, 0.05))),
             retry=retry_if_result(lambda found: found is None),
             retry_error_callback=lambda state: None,

@@ -24,8 +24,9 @@ recording success (XCom push, the success message) leaves it, and the retry retu
 send's result instead of sending again. Each ledger has a *generation* (a random id in every batch
 key), so a new send of the same task instance never matches an earlier send's events. Records are
 removed by retention: on 3.3 the task state store's own (``[state_store] default_retention_days``,
-``airflow state-store clean``); in Variables (3.0 to 3.2, and the completion record that 3.3 with
-``clear_on_success`` keeps there), by the next completed send of the same task and map index, past
+``airflow state-store clean``); in Variables (3.0 to 3.2, and the completed ledger that 3.3 with
+``clear_on_success`` copies there, head and batch records, so a clear still finds the send and its
+result), by the next completed send of the same task and map index, past
 :data:`~.ledger_stores.DEFAULT_RETENTION_DAYS` (or 3.3's ``default_retention_days``).
 """
 
@@ -181,6 +182,10 @@ class SendLedger:
         head = self._store.get(HEAD_KEY)
         if head is None and self._keeper is not None:
             head = self._keeper.get(HEAD_KEY)
+        elif isinstance(head, Mapping) and head.get("completed_at") and self._keeper is not None:
+            # A crash between the two completion records (the store's, then the kept one): keep it now,
+            # before this try succeeds and clear_on_success erases the store's.
+            self._keep_missing(head)
         if head is None:
             first = self._store.get(chunk_key(0))
             if isinstance(first, Mapping):
@@ -203,15 +208,31 @@ class SendLedger:
         head = asdict(LedgerHead(self.generation, chunks, time.time(), cycle, dict(summary)))
         self._store.set(HEAD_KEY, head)
         if self._keeper is not None:
-            self._keeper.set(HEAD_KEY, head)
+            self._keep(head, {n: self._payload(entries) for n, entries in self._chunks.items()})
         if self._retention is not None:
-            self._retention.note(0 if self._keeper is not None else chunks)
+            self._retention.note(chunks)
+
+    def _keep_missing(self, head: Mapping[str, Any]) -> None:
+        assert self._keeper is not None
+        if self._keeper.get(HEAD_KEY) != head:
+            chunks = range(int(head.get("chunks") or 0))
+            self._keep(head, {n: self._store.get(chunk_key(n)) for n in chunks})
+
+    def _keep(self, head: Mapping[str, Any], payloads: Mapping[int, Any]) -> None:
+        """Copy a completed ledger where ``clear_on_success`` does not reach: its chunks, then its head."""
+        assert self._keeper is not None
+        for chunk, payload in payloads.items():
+            if payload:
+                self._keeper.set(chunk_key(chunk), payload)
+        self._keeper.set(HEAD_KEY, dict(head))
 
     def completed_records(self, head: LedgerHead) -> dict[int, BatchRecord]:
         """The accepted batches of a completed ledger, by index (empty where its chunks are gone)."""
         records: dict[int, BatchRecord] = {}
         for chunk in range(head.chunks):
             stored = self._store.get(chunk_key(chunk)) or {}
+            if stored.get("generation", "") != head.generation and self._keeper is not None:
+                stored = self._keeper.get(chunk_key(chunk)) or {}  # the store was cleared on success
             if stored.get("generation", "") != head.generation:
                 continue
             for text_index, data in (stored.get("batches") or {}).items():
@@ -260,7 +281,10 @@ class SendLedger:
         with self._lock:
             entries = self._chunks.setdefault(chunk, {})
             entries[str(batch.index)] = asdict(record)
-            self._store.set(chunk_key(chunk), {"generation": self.generation, "batches": dict(entries)})
+            self._store.set(chunk_key(chunk), self._payload(entries))
+
+    def _payload(self, entries: Mapping[str, Any]) -> dict[str, Any]:
+        return {"generation": self.generation, "batches": dict(entries)}
 
 
 def _index_scope(ti: Any) -> str:

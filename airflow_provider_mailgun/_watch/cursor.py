@@ -28,13 +28,14 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "mailgun_event_watch_"
 
 
-def cursor_key(domain: str, source: str, watch: Mapping[str, Any]) -> str:
-    """The state store key of one watch: a digest of its domain, source and filter.
+def cursor_key(domain: str, watch: Mapping[str, Any]) -> str:
+    """The state store key of one watch: a digest of its domain and filter.
 
     Changing the filter therefore starts a new cursor (from "now"), never one that skipped the
-    events a different filter did not read.
+    events a different filter did not read. The API read is not part of it: the Events and Logs
+    APIs read the same log, so a watch moved from one to the other resumes where it stopped.
     """
-    text = json.dumps({"domain": domain.lower(), "source": source, "watch": watch}, sort_keys=True)
+    text = json.dumps({"domain": domain.lower(), "watch": watch}, sort_keys=True)
     return KEY_PREFIX + hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

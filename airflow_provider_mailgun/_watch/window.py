@@ -12,7 +12,9 @@ event stamped 10:00 may appear at 10:05, after a poll at 10:02 went past it. The
 After each poll the horizon moves to ``now - settle_seconds`` (events older than that are trusted
 to be indexed) and ids stamped before it are forgotten, so ``seen`` holds about one settle window
 of events. Mailgun event ids are unique within a day, so an id counts as seen only with the same
-timestamp. Pure (no I/O, no Airflow)::
+timestamp. "Before" and "same" allow for ``SAME_TIME`` of rounding: the Logs API stamps events to
+the millisecond, rounded down, and a watch may read one API and then the other. Pure (no I/O, no
+Airflow)::
 
     window = WatchWindow.starting_at(time.time())
     fresh = window.take(events_read_from(window.read_from()), now=time.time(), settle_seconds=1800)
@@ -33,7 +35,9 @@ from airflow_provider_mailgun._common.mailgun_names import EVENTS_API_TYPES
 EVENT_NAMES = frozenset(EVENTS_API_TYPES)
 SEVERITIES = ("permanent", "temporary")
 STATE_VERSION = 1
-#: Two timestamps of one event differ by float rounding only; another day's reuse of an id by far more.
+#: Two timestamps of one event differ by rounding only (the Logs API's are milliseconds rounded
+#: down, the Events API's microseconds); another day's reuse of an id by far more. An event is
+#: taken as at or after the horizon when either of its timestamps is.
 SAME_TIME = 0.001
 #: Pages are asked from a little before the horizon, so that rounding of the ``begin`` parameter
 #: never drops an event stamped exactly at it (those before the horizon are skipped here).
@@ -109,8 +113,9 @@ class WatchWindow:
 
     @classmethod
     def starting_at(cls, start: float) -> WatchWindow:
-        """A new watch: events stamped from ``start`` on are reported."""
-        return cls(horizon=float(start))
+        """A new watch: events stamped from ``start`` on are reported (not those a millisecond
+        before, which the horizon's rounding allowance would let in)."""
+        return cls(horizon=float(start) + SAME_TIME)
 
     def read_from(self) -> float:
         """Where the next read should begin (a little before the horizon; see ``READ_MARGIN``)."""
@@ -134,7 +139,7 @@ class WatchWindow:
         """
         fresh: list[WatchedEvent] = []
         for event in sorted(events, key=lambda item: item.timestamp):
-            if event.timestamp < self.horizon:
+            if event.timestamp < self.horizon - SAME_TIME:
                 continue
             known = self.seen.get(event.id)
             if known is not None and abs(known - event.timestamp) < SAME_TIME:
@@ -146,7 +151,7 @@ class WatchWindow:
             trusted = min(trusted, read_until)
         if trusted > self.horizon:
             self.horizon = trusted
-            self.seen = {key: ts for key, ts in self.seen.items() if ts >= trusted}
+            self.seen = _after(self.seen, trusted)
         return fresh
 
     def to_state(self) -> dict[str, Any]:
@@ -162,7 +167,7 @@ class WatchWindow:
         if not isinstance(seen_raw, Mapping):
             raise ValueError("the seen ids are not a mapping")
         seen = {str(key): _finite(ts) for key, ts in seen_raw.items()}
-        return cls(horizon=horizon, seen={key: ts for key, ts in seen.items() if ts >= horizon})
+        return cls(horizon=horizon, seen=_after(seen, horizon))
 
     @classmethod
     def merged(cls, windows: Sequence[WatchWindow]) -> WatchWindow:
@@ -176,8 +181,13 @@ class WatchWindow:
         horizon = max(window.horizon for window in windows)
         seen: dict[str, float] = {}
         for window in windows:
-            seen.update({key: ts for key, ts in window.seen.items() if ts >= horizon})
+            seen.update(_after(window.seen, horizon))
         return cls(horizon=horizon, seen=seen)
+
+
+def _after(seen: Mapping[str, float], horizon: float) -> dict[str, float]:
+    """The ids a window must keep at ``horizon``: those a read may still return (see ``take``)."""
+    return {key: ts for key, ts in seen.items() if ts >= horizon - SAME_TIME}
 
 
 def _finite(value: Any) -> float:

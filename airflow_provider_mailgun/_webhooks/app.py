@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_mailgun._webhooks.assets import record_webhook
+from airflow_provider_mailgun.exceptions import WebhookError
 from airflow_provider_mailgun.plugins.webhook_receiver import ReceiverSettings
-from airflow_provider_mailgun.webhooks import ReplayCache, verify_signature
+from airflow_provider_mailgun.webhooks import ReplayCache, decode_body, verify_signature
 
 log = logging.getLogger(__name__)
 #: (asset name, signature token, event data) -> outcome of :func:`.assets.record_webhook`.
@@ -45,8 +45,8 @@ def create_app(settings: ReceiverSettings, record: Recorder | None = None) -> Fa
         if body is None:
             return answer(413, f"The body is larger than {settings.max_body_bytes} bytes.")
         try:
-            data = json.loads(body)
-        except ValueError:
+            data = decode_body(body)
+        except WebhookError:
             return answer(400, "The body is not JSON.")
         signature = data.get("signature") if isinstance(data, dict) else None
         if not isinstance(signature, dict) or not verify_signature(

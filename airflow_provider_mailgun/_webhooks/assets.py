@@ -29,13 +29,13 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from airflow_provider_mailgun._watch.batch import batch_payload
-from airflow_provider_mailgun._watch.sources import from_events_item
+from airflow_provider_mailgun._watch.sources import from_api_item
+from airflow_provider_mailgun.plugins.webhook_receiver import TOKEN_CLAIM_SECONDS
 
 Outcome = Literal["recorded", "duplicate", "replayed", "unknown_asset", "not_an_event"]
 CLAIM_PREFIX = "mailgun_webhook:"
-#: Tokens only matter while their timestamp passes the age check; event ids while Mailgun may
-#: still re-post (it retries for about 8 hours).
-TOKEN_CLAIM_SECONDS = 2 * 60 * 60.0
+#: Tokens only matter while their timestamp passes the age check (``TOKEN_CLAIM_SECONDS``, which
+#: bounds ``max_age_seconds``); event ids while Mailgun may still re-post (it retries for about 8 hours).
 EVENT_CLAIM_SECONDS = 24 * 60 * 60.0
 _PRUNE_EVERY = 60.0
 
@@ -48,7 +48,7 @@ def record_webhook(asset_name: str, token: str, event_data: Mapping[str, Any]) -
     from sqlalchemy import select
     from sqlalchemy.exc import IntegrityError
 
-    event = from_events_item(event_data)
+    event = from_api_item(event_data)
     if event is None:
         return "not_an_event"
     claims = {

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from airflow_provider_mailgun.client.api.analytics import (
 from airflow_provider_mailgun.client.paging import (
     Advance,
     BodyPage,
+    check_page_bound,
     next_offset_body,
     next_token_body,
     reply_items,
@@ -40,7 +42,8 @@ async def _body_pages(
 ) -> AsyncIterator[BodyPage]:
     """The async twin of :func:`..paging.body_pages`."""
     seen: set[str] = set()
-    while True:
+    for requests_made in itertools.count():
+        check_page_bound(requests_made, path)
         reply = await _post(transport, path, body)
         page = BodyPage(items=reply_items(reply), body=body, raw=reply)
         if page.items:

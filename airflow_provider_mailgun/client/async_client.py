@@ -27,8 +27,8 @@ from airflow_provider_mailgun.client.api.events import events_query
 from airflow_provider_mailgun.client.async_analytics import AsyncLogs, AsyncMetrics
 from airflow_provider_mailgun.client.config import USER_AGENT, ClientConfig
 from airflow_provider_mailgun.client.paging import Page
-from airflow_provider_mailgun.client.ratelimit import RateLimiter
-from airflow_provider_mailgun.client.responses import error_for, parse_success
+from airflow_provider_mailgun.client.ratelimit import limiter_for
+from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, certificate_rejected, should_retry
 from airflow_provider_mailgun.client.stats import TransportStats
 from airflow_provider_mailgun.client.urls import resolve_url, segment
@@ -42,7 +42,7 @@ class AsyncTransport:
 
     def __init__(self, config: ClientConfig, *, http: httpx.AsyncClient | None = None) -> None:
         self.config = config
-        self.limiter = RateLimiter(config.max_requests_per_second)
+        self.limiter = limiter_for(config)
         self.stats = TransportStats()
         connect, read = config.timeout
         self._http = http or httpx.AsyncClient(
@@ -84,7 +84,7 @@ class AsyncTransport:
         self, method: str, url: str, params: Mapping[str, Any] | None, json_body: Mapping[str, Any] | None
     ) -> Any:
         path = urlsplit(url).path
-        await self.limiter.acquire_async()
+        ticket = await self.limiter.acquire_async()
         self.stats.add("attempts")
         try:
             response = await self._http.request(
@@ -95,6 +95,7 @@ class AsyncTransport:
                 headers=self._auth(),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            self.limiter.finish(ticket, None)
             self.stats.add("not_sent_failures")
             rejected = certificate_rejected(exc, method, path, f"{type(exc).__name__}: {exc}")
             if rejected is not None:
@@ -103,19 +104,15 @@ class AsyncTransport:
                 f"{method} {path} could not reach the server: {type(exc).__name__}"
             ) from None
         except httpx.HTTPError as exc:
+            self.limiter.finish(ticket, None)
             self.stats.add("maybe_sent_failures")
             raise RequestMaybeSentError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from None
-        self.stats.add(f"status_{response.status_code}")
-        if response.status_code >= 300:
-            raise error_for(
-                response.status_code,
-                response.headers,
-                response.content,
-                method,
-                path,
-                via_maton=self.config.via_maton,
-            )
-        return parse_success(response.status_code, response.content, method, path)
+        status = response.status_code
+        self.limiter.finish(ticket, status, response.headers, response.content)
+        self.stats.add(f"status_{status}")
+        if status >= 300:
+            raise reply_error(self.config, status, response.headers, response.content, method, path)
+        return parse_success(status, response.content, method, path)
 
     def _auth(self) -> dict[str, str]:
         return self.config.auth_headers()

@@ -29,6 +29,8 @@ MATON_APP = "mailgun"
 MATON_REQUESTS_PER_SECOND = 10.0
 DEFAULT_TIMEOUT = (10.0, 60.0)
 USER_AGENT = f"airflow-provider-mailgun/{__version__}"
+RATE_LIMIT_SCOPES = ("host", "process")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 AuthScheme = Literal["basic", "bearer"]
 
@@ -45,7 +47,11 @@ class ClientConfig:
     :param ctrl_base: Maton control host, for connection management (Maton only).
     :param maton_connection: sent as the ``Maton-Connection`` header when set.
     :param timeout: (connect, read) seconds for every request.
-    :param max_requests_per_second: client-side rate limit shared by all users of one client.
+    :param max_requests_per_second: the client's starting rate and ceiling; ``None`` starts without
+        a limit. Either way the client learns the account's limit from 429/420 replies.
+    :param rate_limit_scope: who shares what the client learns about the rate limit: ``host``
+        (every process on this host, through a file) or ``process``.
+    :param rate_limit_redis_url: a Redis URL; when set, every worker using it shares one limit.
     :param max_attempts: attempts per request, the first included.
     :param backoff_base: first backoff in seconds (exponential with full jitter).
     :param backoff_max: cap of one backoff in seconds.
@@ -62,6 +68,8 @@ class ClientConfig:
     maton_connection: str | None = None
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     max_requests_per_second: float | None = None
+    rate_limit_scope: str = "host"
+    rate_limit_redis_url: str | None = field(default=None, repr=False)
     max_attempts: int = 6
     backoff_base: float = 0.5
     backoff_max: float = 30.0
@@ -80,6 +88,13 @@ class ClientConfig:
         rate = self.max_requests_per_second
         if rate is not None and (not math.isfinite(rate) or rate <= 0):
             raise MailgunConfigError(f"max_requests_per_second must be a positive number, got {rate!r}.")
+        if self.rate_limit_scope not in RATE_LIMIT_SCOPES:
+            scope, scopes = self.rate_limit_scope, ", ".join(RATE_LIMIT_SCOPES)
+            raise MailgunConfigError(f"rate_limit_scope must be one of {scopes}, got {scope!r}.")
+        redis_url = self.rate_limit_redis_url
+        if redis_url is not None and not redis_url.startswith(REDIS_SCHEMES):
+            # The URL may hold a password: name the schemes, never echo the value.
+            raise MailgunConfigError(f"rate_limit_redis_url must start with {', '.join(REDIS_SCHEMES)}.")
         if self.max_attempts < 1:
             raise MailgunConfigError(f"max_attempts must be at least 1, got {self.max_attempts}.")
         if len(self.timeout) != 2 or min(self.timeout) <= 0:
@@ -139,6 +154,11 @@ class ClientConfig:
             return headers
         token = base64.b64encode(f"api:{self.api_key}".encode()).decode("ascii")
         return {"Authorization": f"Basic {token}"}
+
+    def secrets(self) -> tuple[str, ...]:
+        """The key and the credential text it is sent as: never to be shown (error messages)."""
+        sent = self.auth_headers()["Authorization"].partition(" ")[2]
+        return (self.api_key, sent) if sent != self.api_key else (self.api_key,)
 
 
 def _check_base_url(name: str, value: str) -> None:

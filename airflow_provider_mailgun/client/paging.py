@@ -24,6 +24,7 @@ The v1 analytics APIs page inside a JSON body that is POSTed again for every pag
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,15 @@ from airflow_provider_mailgun.exceptions import PagingLimitError
 Getter = Callable[..., Any]
 # 10 million list members at 100 a page, 30 million events at 300: far beyond any real listing.
 MAX_PAGES = 100_000
+
+
+def check_page_bound(pages_read: int, path: str) -> None:
+    """Raise :class:`PagingLimitError` once a listing has read :data:`MAX_PAGES` pages (every style)."""
+    if pages_read >= MAX_PAGES:
+        raise PagingLimitError(
+            f"Paging {urlsplit(path).path} did not end after {MAX_PAGES} pages: the server keeps "
+            "handing out new pages; stopped rather than read forever."
+        )
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,7 @@ def cursor_pages(
     previous: list[dict[str, Any]] | None = None
     count = 0
     while max_pages is None or count < max_pages:
-        if count >= MAX_PAGES:
-            raise PagingLimitError(
-                f"Paging {urlsplit(path).path} did not end after {MAX_PAGES} pages: the server keeps "
-                "handing out new pages; stopped rather than read forever."
-            )
+        check_page_bound(count, path)
         page = read_page(request, url, query)
         if not page.items or page.items == previous:
             return
@@ -90,7 +96,8 @@ def skip_limit_items(
     """Yield every item of a ``{"total_count", "items"}`` listing, ``limit`` per request."""
     skip = 0
     previous: list[Any] | None = None
-    while True:
+    for pages_read in itertools.count():
+        check_page_bound(pages_read, path)
         query = {**(params or {}), "skip": skip, "limit": limit}
         body = request("GET", path, params=query) or {}
         items = list(body.get("items") or [])
@@ -166,7 +173,10 @@ def body_pages(
     """Yield non-empty pages, POSTing ``body`` and then each body ``advance`` returns."""
     seen: set[str] = set()
     count = 0
-    while max_pages is None or count < max_pages:
+    for requests_made in itertools.count():
+        if max_pages is not None and count >= max_pages:
+            return
+        check_page_bound(requests_made, "the body-paged listing")
         reply = post(body) or {}
         page = BodyPage(items=reply_items(reply), body=body, raw=reply)
         if page.items:

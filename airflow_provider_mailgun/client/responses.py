@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.exceptions import (
     MailgunAPIError,
@@ -27,6 +27,9 @@ from airflow_provider_mailgun.exceptions import (
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.config import ClientConfig
 
 try:  # Airflow installs msgspec; its decoder is several times faster on large pages (Logs, events)
     from msgspec.json import Decoder as _Decoder
@@ -104,18 +107,9 @@ def retry_after_seconds(
     if seconds is not None:
         return seconds
     lowered = {key.lower(): value for key, value in headers.items()}
-    reset = lowered.get("x-ratelimit-reset")
-    if reset:
-        try:
-            value = float(reset)
-        except ValueError:
-            value = None
-        if value is not None:
-            # Epoch seconds per Mailgun's Go SDK; some gateways give epoch milliseconds (13 digits,
-            # which read as seconds would be a wait of decades); small numbers can only be a delay.
-            if value > EPOCH_MILLISECONDS_FROM:
-                value /= 1000.0
-            return max(0.0, value - current) if value > 1e9 else max(0.0, value)
+    seconds = reset_seconds(lowered.get("x-ratelimit-reset"), current)
+    if seconds is not None:
+        return seconds
     found = _TRY_AGAIN_SECONDS.search(message)
     if found:
         return float(found.group(1))
@@ -133,6 +127,30 @@ def retry_after_seconds(
     return None
 
 
+def reset_seconds(value: str | None, now: float) -> float | None:
+    """An ``X-RateLimit-Reset`` value as seconds from ``now`` (``None`` when absent or unreadable)."""
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    # Epoch seconds per Mailgun's Go SDK; some gateways give epoch milliseconds (13 digits, which
+    # read as seconds would be a wait of decades); small numbers can only be a delay in seconds.
+    if number > EPOCH_MILLISECONDS_FROM:
+        number /= 1000.0
+    return max(0.0, number - now) if number > 1e9 else max(0.0, number)
+
+
+def reply_error(
+    config: ClientConfig, status: int, headers: Mapping[str, str], body: bytes, method: str, path: str
+) -> MailgunAPIError:
+    """:func:`error_for` a reply to a request made with ``config`` (both transports use it)."""
+    return error_for(
+        status, headers, body, method, path, via_maton=config.via_maton, secrets=config.secrets()
+    )
+
+
 def error_for(
     status: int,
     headers: Mapping[str, str],
@@ -141,9 +159,16 @@ def error_for(
     path: str,
     *,
     via_maton: bool,
+    secrets: Sequence[str] = (),
 ) -> MailgunAPIError:
-    """The exception for an error reply, with a hint that says what to do when we know."""
+    """The exception for an error reply, with a hint that says what to do when we know.
+
+    ``secrets`` (the key, as sent) are cut out of the server's words: a gateway may quote them.
+    """
     message = api_message(body)
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
     if status in RATE_LIMIT_STATUSES:
         return MailgunRateLimitError(
             status,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,8 +25,8 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_mailgun.client.config import USER_AGENT, ClientConfig
-from airflow_provider_mailgun.client.ratelimit import RateLimiter
-from airflow_provider_mailgun.client.responses import error_for, parse_success
+from airflow_provider_mailgun.client.ratelimit import limiter_for
+from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, certificate_rejected, should_retry
 from airflow_provider_mailgun.client.stats import TransportStats
 from airflow_provider_mailgun.client.urls import Base, resolve_url
@@ -94,11 +96,14 @@ class Transport:
         pool_size: int = 16,
     ) -> None:
         self.config = config
-        self.limiter = RateLimiter(config.max_requests_per_second)
+        self.limiter = limiter_for(config)
         self.stats = TransportStats()
         self._sleep = sleep
         self._auth = _KeyAuth(config)
+        # Our own session reads the proxy settings once per host, not on every request.
+        self._proxies: _ProxiesByHost | None = None if session else _ProxiesByHost()
         self._session = session or _pooled_session(config, pool_size)
+        self._retrying = {safety: self._retrying_for(safety) for safety in Safety}
 
     def __repr__(self) -> str:
         return f"Transport(api_base={self.config.api_base!r}, auth={self.config.auth_scheme})"
@@ -122,7 +127,12 @@ class Transport:
         method = method.upper()
         safety = safety or default_safety(method)
         url = resolve_url(self.config, path_or_url, base)
-        retrying = Retrying(
+        call = _Call(method, url, params, data, files, json_body, safety, base)
+        # One loop per safety, built once: tenacity keeps each call's state per thread.
+        return self._retrying[safety](self._attempt, call)
+
+    def _retrying_for(self, safety: Safety) -> Retrying:
+        return Retrying(
             stop=stop_after_attempt(self.config.max_attempts),
             wait=BackoffWait(self.config.backoff_base, self.config.backoff_max),
             retry=retry_if_exception(lambda err: should_retry(err, safety, self.config.max_retry_wait)),
@@ -130,8 +140,6 @@ class Transport:
             before_sleep=self._note_retry,
             reraise=True,
         )
-        call = _Call(method, url, params, data, files, json_body, safety, base)
-        return retrying(self._attempt, call)
 
     def _attempt(self, call: _Call) -> Any:
         for _ in range(MAX_REDIRECTS + 1):
@@ -146,7 +154,7 @@ class Transport:
 
     def _send_once(self, call: _Call) -> requests.Response:
         path = urlsplit(call.url).path
-        self.limiter.acquire()
+        ticket = self.limiter.acquire()
         self.stats.add("attempts")
         started = time.monotonic()
         try:
@@ -160,15 +168,20 @@ class Transport:
                 auth=self._auth,
                 timeout=self.config.timeout,
                 allow_redirects=False,
-                # Per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's
-                # verify=False, which would silently ignore an explicit verify_tls=false.
+                # Per request: on a session that reads the environment (one passed in), requests
+                # lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override the session's verify=False,
+                # which would silently ignore an explicit verify_tls=false.
                 verify=None if self.config.verify_tls else False,
+                proxies=self._proxies.get(call.url) if self._proxies else None,
             )
         except requests.RequestException as exc:
+            self.limiter.finish(ticket, None)
             raise _connection_failure(exc, call.method, path, call.safety, self.stats) from None
-        self.stats.add(f"status_{response.status_code}")
+        status = response.status_code
+        self.limiter.finish(ticket, status, response.headers, response.content)
+        self.stats.add(f"status_{status}")
         elapsed = 1000 * (time.monotonic() - started)
-        log.debug("%s %s -> %s in %.0f ms", call.method, path, response.status_code, elapsed)
+        log.debug("%s %s -> %s in %.0f ms", call.method, path, status, elapsed)
         return response
 
     def _decode(self, method: str, url: str, response: requests.Response, safety: Safety) -> Any:
@@ -183,9 +196,7 @@ class Transport:
                     # may well have been taken upstream.
                     raise AmbiguousRequestError(method, path, err.api_message) from None
                 raise
-        error = error_for(
-            status, response.headers, response.content, method, path, via_maton=self.config.via_maton
-        )
+        error = reply_error(self.config, status, response.headers, response.content, method, path)
         if safety is Safety.SEND and status >= 500:
             raise AmbiguousRequestError(method, path, str(error))
         raise error
@@ -211,8 +222,34 @@ def _pooled_session(config: ClientConfig, pool_size: int) -> requests.Session:
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
-    session.verify = config.verify_tls
+    # requests would read the environment on every request (proxies, no_proxy, CA bundle): read the
+    # CA bundle once here and the proxies once per host (_ProxiesByHost); the behaviour is the same.
+    session.trust_env = False
+    session.verify = _ca_bundle_from_environment() if config.verify_tls else False
     return session
+
+
+def _ca_bundle_from_environment() -> str | bool:
+    """What requests would use with ``verify=True``: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
+class _ProxiesByHost:
+    """The environment's proxies (HTTPS_PROXY, NO_PROXY, ...) for each host, looked up once."""
+
+    def __init__(self) -> None:
+        self._by_host: dict[tuple[str, str], dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> dict[str, str]:
+        parts = urlsplit(url)
+        host = (parts.scheme, parts.netloc)
+        found = self._by_host.get(host)
+        if found is None:
+            found = requests.utils.get_environ_proxies(url, no_proxy=None)
+            with self._lock:
+                self._by_host[host] = found
+        return found
 
 
 def _connection_failure(

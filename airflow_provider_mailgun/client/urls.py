@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.exceptions import MailgunConfigError, UnsafeURLError
@@ -35,9 +35,15 @@ def resolve_url(config: ClientConfig, path_or_url: str, base: Base = "api") -> s
     root = config.api_base if base == "api" else config.ctrl_base
     if root is None:
         raise MailgunConfigError("This connection has no Maton control host (Maton connections only).")
+    try:
+        parts = urlsplit(path_or_url)
+    except ValueError:  # an unclosed IPv6 bracket, say: no host can be read from it
+        raise UnsafeURLError(
+            f"Refusing to send credentials to a malformed link; only {_origin(root)} is configured."
+        ) from None
+    _refuse_dot_segments(path_or_url if path_or_url.startswith("/") else parts.path, root)
     if path_or_url.startswith("/"):
         return root + path_or_url
-    parts = urlsplit(path_or_url)
     if not _valid_authority(parts.netloc):
         raise UnsafeURLError(
             f"Refusing to send credentials to a link whose host part {parts.netloc[:100]!r} is not a valid "
@@ -58,6 +64,21 @@ def resolve_url(config: ClientConfig, path_or_url: str, base: Base = "api") -> s
 # part may hold (unreserved, percent-encoded, sub-delims; an IP literal in brackets).
 _PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})"
 _AUTHORITY = re.compile(rf"(?:(?:{_PCHAR}|:)*@)?(?:\[[0-9A-Fa-f:.]+\]|{_PCHAR}+)(?::[0-9]*)?")
+
+
+def _refuse_dot_segments(path: str, root: str) -> None:
+    """Refuse a path with ``.`` or ``..`` segments, also percent-encoded or split by ``\\``.
+
+    requests and httpx remove dot-segments before sending (and requests decodes ``%2e``), so
+    ``<gateway>/mailgun/../other/x`` would leave the root's prefix for another app behind the
+    gateway, with the key. Mailgun's own paths never hold such a segment.
+    """
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    if any(part in (".", "..") for part in re.split(r"[/\\]", unquote(path))):
+        raise UnsafeURLError(
+            f"Refusing to send credentials to a link whose path {path[:100]!r} has '.' or '..' segments: "
+            f"it could leave {root} for another path on that host."
+        )
 
 
 def _valid_authority(netloc: str) -> bool:
@@ -100,6 +121,8 @@ def segment(value: str, what: str = "path segment") -> str:
         raise MailgunConfigError(f"Empty {what}.")
     if "/" in text or "\\" in text:
         raise MailgunConfigError(f"Invalid {what} {text!r}: it must not contain '/'.")
+    if text in (".", ".."):
+        raise MailgunConfigError(f"Invalid {what} {text!r}: a path would drop it.")
     return quote(text, safe="@")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 # The client package is lazy: MailgunClient (and requests) load on the first request, so importing
 # this hook, and every operator module that imports it, stays cheap for DAG parsing.
@@ -78,6 +79,9 @@ class MailgunHook(BaseHook):
             conn = None
         config = config_for(self.mailgun_conn_id, conn)
         mask_secret(config.api_key)
+        redis_password = urlsplit(config.rate_limit_redis_url or "").password
+        if redis_password:
+            mask_secret(redis_password)
         return config
 
     @property

@@ -27,9 +27,10 @@ would remove more than ``max_removal_fraction`` of the list, an empty source (un
 write, saying what would have happened (``AirflowFailException``: retrying would not help). With
 ``verify=True``, once something was written the list is read back and compared; uploads of more
 than 100 members are applied by Mailgun in the background, so the check waits for them up to
-``verify_timeout`` seconds (a member who unsubscribes during the sync also shows up as a
-difference). Every write is an upsert or a delete, so a failed write or check is repaired by the
-task's next try.
+``verify_timeout`` seconds (a member who unsubscribes during the writes also shows up as a
+difference; one who unsubscribed while the list was read is kept unsubscribed: the unsubscribed
+members are read again just before writing). Every write is an upsert or a delete, so a failed
+write or check is repaired by the task's next try.
 
 XCom result: ``{"added", "updated", "removed", "unchanged", "invalid", "dry_run"}``; ``dry_run=True``
 computes the same counts and writes nothing.
@@ -208,10 +209,12 @@ class MailgunSyncListMembersOperator(BaseOperator):
 
         source_count = len(source.members)
         del source  # the plan keeps what it needs: free the source before the read-back
-        expected = apply_plan(current, plan) if self.verify else {}
-        del current
         if not exists:
             self._create_list(hook, list_address)
+        elif plan.changes and not self.resubscribe:
+            self._keep_new_opt_outs(hook, list_address, plan, current)
+        expected = apply_plan(current, plan) if self.verify else {}
+        del current
         background = self._write(hook, list_address, plan)
         if self.verify and plan.changes:
             self._verify(hook, list_address, expected, background, source_count)
@@ -300,6 +303,23 @@ class MailgunSyncListMembersOperator(BaseOperator):
             access_level=self.list_access_level,
         )
         log.info("Created mailing list %s.", list_address)
+
+    @staticmethod
+    def _keep_new_opt_outs(
+        hook: MailgunHook, list_address: str, plan: SyncPlan, current: dict[str, MemberState]
+    ) -> None:
+        """Read the unsubscribed members again just before writing: an opt-out made during the read
+        must not be written back as subscribed (upserts carry ``subscribed``) nor deleted."""
+        from airflow_provider_mailgun._list_sync.plan import keep_new_opt_outs
+
+        opted_out = {
+            str(item.get("address") or "").lower()
+            for page in hook.members.pages(list_address, limit=MEMBERS_PAGE, subscribed=False)
+            for item in page.items
+        }
+        changed = keep_new_opt_outs(plan, current, opted_out)
+        if changed:
+            log.info("%s planned write(s) kept members unsubscribed who opted out during the sync.", changed)
 
     @staticmethod
     def _read_members(hook: MailgunHook, list_address: str) -> Iterator[tuple[str, MemberState]]:

@@ -32,12 +32,16 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_mailgun.webhooks import DEFAULT_MAX_AGE
+from airflow_provider_mailgun.webhooks import ALLOWED_CLOCK_SKEW, DEFAULT_MAX_AGE
 
 log = logging.getLogger(__name__)
 SECTION = "mailgun_webhooks"
 URL_PREFIX = "/mailgun"
 DEFAULT_MAX_BODY = 64 * 1024  # Mailgun's posts are a few kilobytes
+#: How long a used signature token is remembered (see ``webhook_assets``); a token must be refused
+#: as stale before it is forgotten, timestamps up to ``ALLOWED_CLOCK_SKEW`` ahead included.
+TOKEN_CLAIM_SECONDS = 2 * 60 * 60.0
+MAX_AGE_LIMIT = TOKEN_CLAIM_SECONDS - ALLOWED_CLOCK_SKEW
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,18 @@ class ReceiverSettings:
     def __post_init__(self) -> None:
         if len(self.signing_key) < 16:
             raise ValueError("signing_key must be Mailgun's HTTP webhook signing key (it is empty or short).")
+        if self.signing_key != self.signing_key.strip():
+            raise ValueError("signing_key has leading or trailing whitespace, which no Mailgun key has.")
         if not self.assets:
             raise ValueError("assets must name at least one asset the webhooks may feed.")
         if self.max_body_bytes <= 0 or self.max_age_seconds <= 0:
             raise ValueError("max_body_bytes and max_age_seconds must be positive.")
+        if self.max_age_seconds > MAX_AGE_LIMIT:
+            raise ValueError(
+                f"max_age_seconds must be at most {MAX_AGE_LIMIT:.0f}: used tokens are remembered "
+                f"for {TOKEN_CLAIM_SECONDS / 3600:.0f} hours, and a token still fresh after that "
+                "could be replayed."
+            )
 
     @classmethod
     def from_airflow_config(cls) -> ReceiverSettings | None:
@@ -66,7 +78,8 @@ class ReceiverSettings:
             return None
         names = conf.get(SECTION, "assets", fallback="") or ""
         return cls(
-            signing_key=conf.get(SECTION, "signing_key", fallback="") or "",
+            # A key from ``signing_key_cmd`` (``cat``, ``echo``) keeps the command's trailing newline.
+            signing_key=(conf.get(SECTION, "signing_key", fallback="") or "").strip(),
             assets=frozenset(name.strip() for name in names.split(",") if name.strip()),
             max_body_bytes=conf.getint(SECTION, "max_body_bytes", fallback=DEFAULT_MAX_BODY),
             max_age_seconds=conf.getfloat(SECTION, "max_age_seconds", fallback=DEFAULT_MAX_AGE),

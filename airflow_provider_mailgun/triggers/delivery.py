@@ -133,7 +133,12 @@ class MailgunDeliveryTrigger(BaseTrigger):
                     decision = await wait.acheck(client.events, now=time.time())
                 except MailgunError as err:
                     yield _event(
-                        {"status": "error", "message": str(err), "result": None, "retryable": _passing(err)}
+                        {
+                            "status": "error",
+                            "message": str(err),
+                            "result": None,
+                            "retryable": passing_error(err),
+                        }
                     )
                     return
                 requests = self.prior_requests + client.request_stats().get("attempts", 0)
@@ -158,7 +163,7 @@ class MailgunDeliveryTrigger(BaseTrigger):
             await client.aclose()
 
 
-def _passing(err: MailgunError) -> bool:
+def passing_error(err: MailgunError) -> bool:
     """An outage or rate limit that outlasted the client's retries: a later try may well succeed."""
     return isinstance(err, MailgunConnectionError | MailgunServerError | MailgunRateLimitError)
 

@@ -25,9 +25,15 @@ restart rather than risk losing it. Before 3.3 the window lives in memory: a res
 starts from "now" and events of the downtime are not reported (their addresses are still in
 Mailgun's suppression lists).
 
+**Events or Logs** (``source``): ``"auto"`` (the default) reads the Events API while it answers
+and the Logs API once Mailgun answers that Events is retired for the account (410), for the rest
+of the watch; ``"events"`` or ``"logs"`` read one only. Both go through the same window, so a watch
+that moves from one to the other reports nothing twice (the two APIs give an event the same id).
+
 **Never blocks the loop**: async connection lookup, the non-blocking client, ``asyncio.sleep``.
-Errors (outage, bad key) are logged and retried with backoff; the trigger never yields them, so
-the asset only ever receives real batches.
+Errors are logged (an outage as a warning, what needs a fix, such as a refused key, as an error)
+and retried with backoff; the trigger never yields them, so the asset only ever receives real
+batches.
 
 **One poll per trigger.** Airflow 3.3's shared streams are not used: a shared poll is opened
 from one trigger's arguments and cannot read the others' cursors, so after a restart it could not
@@ -39,6 +45,7 @@ can share one trigger by giving it identical arguments (Airflow then runs it onc
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import Counter
@@ -52,14 +59,24 @@ from airflow_provider_mailgun._connection.lookup import client_config_async
 from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._watch.batch import DEFAULT_MAX_ADDRESSES, batch_payload
 from airflow_provider_mailgun._watch.cursor import CursorStore, cursor_key, cursor_store
-from airflow_provider_mailgun._watch.sources import SOURCES, EventSource, from_events_item
-from airflow_provider_mailgun._watch.window import EventFilter, WatchWindow
+from airflow_provider_mailgun._watch.sources import (
+    SOURCES,
+    EventsApiSource,
+    EventSource,
+    from_api_item,
+    logs_query,
+    read_window,
+)
+from airflow_provider_mailgun._watch.window import READ_MARGIN, SAME_TIME, EventFilter, WatchWindow
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.exceptions import MailgunConfigError, MailgunError
+from airflow_provider_mailgun.exceptions import MailgunConfigError, MailgunError, MailgunRetiredAPIError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.triggers.delivery import passing_error
 
 MAX_BACKOFF_SECONDS = 15 * 60.0
 DEFAULT_PERSIST_GRACE = 5.0
+#: The trigger's ``source`` choices: one API (a key of ``SOURCES``), or "auto" (Events, then Logs).
+SOURCE_CHOICES = ("auto", *SOURCES)
 
 
 class MailgunEventTrigger(BaseEventTrigger):
@@ -72,7 +89,8 @@ class MailgunEventTrigger(BaseEventTrigger):
     :param tags: only events of messages carrying any of these tags.
     :param lists: only events of messages sent through these mailing lists (Mailgun's ``list``
         filter).
-    :param source: the API read: ``"events"`` (the only one for now).
+    :param source: the API read: ``"auto"`` (Events while it answers, then Logs), ``"events"`` or
+        ``"logs"``. A watch with ``lists`` cannot read Logs (it has no such filter).
     :param poll_interval: seconds between polls.
     :param settle_seconds: age after which Mailgun's event log is trusted complete (its advice:
         30 minutes). Each poll re-reads this much of the matching log to catch late events.
@@ -91,7 +109,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         severity: str | None = None,
         tags: Sequence[str] = (),
         lists: Sequence[str] = (),
-        source: str = "events",
+        source: str = "auto",
         poll_interval: float = 60.0,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         max_addresses: int = DEFAULT_MAX_ADDRESSES,
@@ -104,8 +122,10 @@ class MailgunEventTrigger(BaseEventTrigger):
         self.mailgun_conn_id = mailgun_conn_id
         self.domain = domain.strip().lower() if domain else None
         self.filter = EventFilter(tuple(events), severity, tuple(tags), tuple(lists))
-        if source not in SOURCES:
-            raise ValueError(f"Unknown event source {source!r}; use one of {', '.join(sorted(SOURCES))}.")
+        if source not in SOURCE_CHOICES:
+            raise ValueError(f"Unknown event source {source!r}; use one of {', '.join(SOURCE_CHOICES)}.")
+        if source == "logs" and self.filter.lists:
+            raise ValueError("The Logs API has no mailing-list filter: watch lists with source='events'.")
         self.source = source
         self.poll_interval = _non_negative("poll_interval", poll_interval, positive=True)
         self.settle_seconds = _non_negative("settle_seconds", settle_seconds)
@@ -136,6 +156,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         failures = 0
         store: CursorStore | None = None
         window: WatchWindow | None = None
+        reading = "logs" if self.source == "logs" else "events"
         while True:
             try:
                 config = await client_config_async(self.mailgun_conn_id)
@@ -149,7 +170,7 @@ class MailgunEventTrigger(BaseEventTrigger):
                     store, window = await self._open_cursor(domain)
                 client = AsyncMailgunClient(config)
                 try:
-                    source = SOURCES[self.source](client, domain)
+                    source = SOURCES[reading](client, domain)
                     while True:
                         fresh = await self._poll(source, window, domain)
                         failures = 0
@@ -158,7 +179,7 @@ class MailgunEventTrigger(BaseEventTrigger):
                                 batch_payload(
                                     fresh,
                                     domain=domain,
-                                    source=self.source,
+                                    source=reading,
                                     watch=self.filter.describe(),
                                     horizon=window.horizon,
                                     max_addresses=self.max_addresses,
@@ -172,14 +193,21 @@ class MailgunEventTrigger(BaseEventTrigger):
                 finally:
                     await client.aclose()
             except MailgunError as err:
+                retired = isinstance(err, MailgunRetiredAPIError) and reading == "events"
+                if retired and self.source == "auto" and not self.filter.lists:
+                    self.log.info("Mailgun event watch: the Events API is retired (%s); reading Logs.", err)
+                    reading = "logs"
+                    continue
                 failures += 1
                 delay = min(self.poll_interval * 2 ** min(failures - 1, 10), MAX_BACKOFF_SECONDS)
-                self.log.warning("Mailgun event watch: %s Retrying in %.1f s.", err, delay)
+                fix = _RETIRED_FIX if retired else ""
+                level = logging.WARNING if passing_error(err) else logging.ERROR
+                self.log.log(level, "Mailgun event watch: %s%s Retrying in %.1f s.", err, fix, delay)
                 await asyncio.sleep(delay)
 
     async def _open_cursor(self, domain: str) -> tuple[CursorStore, WatchWindow]:
         watch = self.filter.describe()
-        key = cursor_key(domain, self.source, watch)
+        key = cursor_key(domain, watch)
         store = cursor_store(
             getattr(self, "asset_state_store", None),
             key,
@@ -200,12 +228,9 @@ class MailgunEventTrigger(BaseEventTrigger):
         return store, WatchWindow.starting_at(time.time() - self.start_lookback)
 
     async def _poll(self, source: EventSource, window: WatchWindow, domain: str) -> list[Any]:
-        read = await source.read_since(window.read_from(), self.filter)
+        read = await read_window(source, window, self.filter)
         fresh = window.take(
-            read.events,
-            now=time.time(),
-            settle_seconds=self.settle_seconds,
-            read_until=None if read.complete else read.last_timestamp,
+            read.events, now=time.time(), settle_seconds=self.settle_seconds, read_until=read.read_until
         )
         if fresh:
             tally = Counter(event.event for event in fresh)
@@ -218,6 +243,12 @@ class MailgunEventTrigger(BaseEventTrigger):
             await store.save(window)
         except Exception as err:  # the watch goes on; the next poll writes the cursor again
             self.log.warning("Mailgun event watch could not keep its cursor (%s); will retry.", err)
+
+
+_RETIRED_FIX = (
+    " The Events API will not answer again for this account: read the Logs API with source='logs'"
+    " (or 'auto'); a watch with lists has no Logs equivalent."
+)
 
 
 def _non_negative(name: str, value: Any, *, positive: bool = False) -> float:
@@ -253,22 +284,30 @@ def addresses_of_batches(payloads: Sequence[Mapping[str, Any]], *, mailgun_conn_
 
 
 def _read_again(payload: Mapping[str, Any], mailgun_conn_id: str) -> list[str]:
+    """The recipients of the batch's window, with the watch's whole filter, from the API it came from."""
     watch = payload.get("watch") or {}
     wanted = EventFilter(
-        tuple(watch.get("events") or ()), watch.get("severity"), tuple(watch.get("tags") or ())
+        tuple(watch.get("events") or ()),
+        watch.get("severity"),
+        tuple(watch.get("tags") or ()),
+        tuple(watch.get("lists") or ()),
     )
+    domain = str(payload["domain"])
+    first, last = float(payload["first_timestamp"]), float(payload["last_timestamp"])
+    # The APIs round the edges they are given: ask a little wider, then cut on each event's time.
+    begin, end = first - READ_MARGIN, last + READ_MARGIN
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
     try:
-        items = hook.events.iter(
-            payload["domain"],
-            begin=float(payload["first_timestamp"]),
-            end=float(payload["last_timestamp"]) + 0.001,
-            event=list(wanted.events),
-        )
+        if payload.get("source") == "logs":
+            items = hook.logs.iter(**logs_query(domain, wanted, start=begin, end=end))
+        else:
+            items = hook.events.iter(domain, **{**EventsApiSource.query(begin, wanted), "end": end})
         recipients = []
         for item in items:
-            event = from_events_item(item)
-            if event is not None and wanted.matches(event) and event.recipient:
+            event = from_api_item(item)
+            if event is None or not first - SAME_TIME <= event.timestamp <= last + SAME_TIME:
+                continue
+            if wanted.matches(event) and event.recipient:
                 recipients.append(event.recipient)
         return recipients
     finally:

@@ -178,3 +178,26 @@ def test_maton_says_what_the_gateway_cannot_reach_and_a_refused_key(
     ok, message = MailgunHook(mailgun_conn_id="checked").test_connection()
     assert not ok
     assert message.startswith("The Maton API key was refused (401)")
+
+
+@pytest.mark.parametrize("kind", ["private", "sending", "sending_other_domain", "public", "wrong"])
+def test_the_sending_key_probe_carries_no_field_and_sends_nothing_whatever_the_key(
+    emu: MailgunEmulator, kind: str
+) -> None:
+    """The probe is an empty form: with any key, even one that may send, there is nothing to send."""
+    from airflow_provider_mailgun._connection.check import _can_send_only
+    from airflow_provider_mailgun.client import ClientConfig, MailgunClient
+
+    keys = {
+        "private": emu.mailgun_key,
+        "sending": emu.add_sending_key(emu.domain),
+        "sending_other_domain": emu.add_sending_key(EU_DOMAIN),
+        "public": DEFAULT_PUBLIC_KEY,
+        "wrong": "key-not-this-one-0123456789abcdef",
+    }
+    with MailgunClient(ClientConfig.for_mailgun(keys[kind], base_url=emu.url)) as client:
+        can_send = _can_send_only(client, emu.domain)
+    probes = [r for r in emu.requests() if r["path"].endswith("/messages")]
+    assert [(r["method"], r["form_keys"]) for r in probes] == [("POST", [])]
+    assert can_send is (kind in ("private", "sending"))  # 400 "from is missing", never 200
+    assert emu.messages() == []

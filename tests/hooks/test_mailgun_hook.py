@@ -56,6 +56,26 @@ def test_maton_connection_extras(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hook.domain("other.org") == "other.org"
 
 
+def test_rate_limit_sharing_extras(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from airflow_provider_mailgun._common.compat import redact
+
+    redis_url = "redis://:redis-pass-4f1c@redis.internal:6379/2"
+    extra = {"rate_limit_scope": "Process", "rate_limit_redis_url": redis_url}
+    _set_conn(monkeypatch, "mg", conn_type="mailgun", password=MAILGUN_KEY, extra=extra)
+    config = MailgunHook(mailgun_conn_id="mg").config
+    assert config.rate_limit_scope == "process"
+    assert config.rate_limit_redis_url == redis_url
+    assert "redis-pass" not in repr(config)
+    # The Redis password is registered with the secrets masker, like the API key.
+    assert "redis-pass-4f1c" not in str(redact(f"connecting to {redis_url}"))
+    assert "unknown extra" not in caplog.text
+    _set_conn(monkeypatch, "plain", conn_type="maton", password=MATON_KEY)
+    assert MailgunHook(mailgun_conn_id="plain").config.rate_limit_scope == "host"
+    _set_conn(monkeypatch, "bad", conn_type="maton", password=MATON_KEY, extra={"rate_limit_scope": "all"})
+    with pytest.raises(MailgunConfigError, match="rate_limit_scope must be one of host, process"):
+        MailgunHook(mailgun_conn_id="bad").config  # noqa: B018
+
+
 @pytest.mark.parametrize(
     ("region", "base"), [("us", "https://api.mailgun.net"), ("eu", "https://api.eu.mailgun.net")]
 )

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import airflow
 import pytest
-from packaging.version import Version
 
 from airflow_provider_mailgun.notifications.mailgun import MailgunNotifier
 from airflow_provider_mailgun.testing import MailgunEmulator
-from tests.dag_runner import run_dag, task_states
+from tests.dag_runner import DAG_TEST_PASSES_EXCEPTION, run_dag, task_states
 from tests.notifications.support import (
     START,
     WRONG_KEY,
@@ -22,8 +20,6 @@ from tests.notifications.support import (
     notifier_lines,
     set_conn,
 )
-
-AIRFLOW_3_1_PLUS = Version(airflow.__version__) >= Version("3.1")
 
 
 def test_failed_task_sends_exactly_one_default_alert(
@@ -62,8 +58,8 @@ def test_failed_task_sends_exactly_one_default_alert(
         assert line.split(": ")[1] in html
     assert f"Logical date: {dag_run.logical_date.isoformat()}" in text
     context = contexts[0]
-    if AIRFLOW_3_1_PLUS:
-        # Airflow 3.0's dag.test() leaves the exception out of the callback context (its real task
+    if DAG_TEST_PASSES_EXCEPTION:
+        # Before 3.3 dag.test() leaves the exception out of the callback context (the real task
         # runner sets it; test_default_content covers that shape).
         assert context["exception"] is not None
     if context.get("exception") is not None:
@@ -81,7 +77,9 @@ def test_failed_task_sends_exactly_one_default_alert(
     assert mailgun_emulator.maton_key not in logs
 
 
-@pytest.mark.skipif(not AIRFLOW_3_1_PLUS, reason="Airflow 3.0's dag.test() passes no exception to callbacks")
+@pytest.mark.skipif(
+    not DAG_TEST_PASSES_EXCEPTION, reason="before Airflow 3.3 dag.test() passes no exception to callbacks"
+)
 def test_secrets_in_the_exception_are_masked_in_the_alert(
     airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str
 ) -> None:

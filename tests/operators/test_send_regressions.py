@@ -7,6 +7,8 @@
   events of batches an earlier try sent long before.
 * Reconciliation finds a batch's ``accepted`` event when Mailgun stores the recipient in another
   case than the one sent.
+* A retry after a crash with several batches in flight waits ``reconcile_timeout`` once for all of
+  them, not once each (four batches in flight made a retry wait four minutes).
 """
 
 from __future__ import annotations
@@ -208,3 +210,44 @@ def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTT
         hook.close()
     assert outcome.reconciled == 1
     assert list(outcome.message_ids.values()) == ["stored.1@mg.example.com"]
+
+
+def test_a_retry_waits_for_its_in_flight_batches_once_not_once_each(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    from airflow_provider_mailgun._send.execution import PlanSender
+    from airflow_provider_mailgun._send.ledger import IN_FLIGHT, SendLedger
+    from airflow_provider_mailgun._send.ledger_stores import MemoryStore
+    from airflow_provider_mailgun._send.plan import SendSpec, build_plan
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+    hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
+    people = [f"u{i}@example.org" for i in range(8)]
+    plan = build_plan(
+        SendSpec(to=people, from_email=FROM, subject="s", text="t", batch_size=2), "d__r__t__-1"
+    )
+    store = MemoryStore()
+    crashed = SendLedger(store)
+    crashed.load(plan.batches)
+    for batch in plan.batches[:3]:  # a worker died with three batches in flight, none reached Mailgun
+        crashed.mark(batch, IN_FLIGHT, sent_at=time.time())
+    timeout = 2.0
+    retry = PlanSender(
+        hook,
+        hook.domain(),
+        plan,
+        SendLedger(store),
+        max_concurrency=4,
+        on_ambiguous="reconcile",
+        reconcile_timeout=timeout,
+    )
+    began = time.monotonic()
+    try:
+        outcome = retry.run()
+    finally:
+        hook.close()
+    waited = time.monotonic() - began
+    assert outcome.resent == 3
+    assert Counter(m["recipient"] for m in mailgun_emulator.messages()) == Counter(people)
+    # Each batch was looked for at least reconcile_timeout after it was sent, all in one wait.
+    assert timeout <= waited < 2 * timeout, waited

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,27 +100,59 @@ def test_a_replay_reaching_another_worker_is_refused_by_the_database(
     assert post(other_worker, body).status_code == 403
 
 
+def test_the_same_body_posted_to_four_workers_at_once_is_recorded_once(client: TestClient) -> None:
+    before = {event.id for event in asset_events(ASSET)}
+    body = signed(event_data("ev-together"))
+    settings = ReceiverSettings(signing_key=KEY, assets=frozenset({ASSET}))
+    workers = [TestClient(create_app(settings), raise_server_exceptions=False) for _ in range(4)]
+    start = threading.Barrier(len(workers))
+    statuses: list[int] = []
+
+    def deliver(worker: TestClient) -> None:
+        start.wait()
+        statuses.append(post(worker, body).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 403, 403, 403]
+    assert len(new_events(before)) == 1
+
+
+# Bodies are built when each test runs, not at collection: a signature's age is measured from then.
 @pytest.mark.parametrize(
-    ("body", "headers", "status"),
+    ("make_body", "headers", "status"),
     [
-        (signed(event_data(), key="key-someone-else-0123456789"), {}, 403),  # wrong key
-        (signed(event_data(), age=16 * 60), {}, 403),  # stale
-        (signed(event_data(), age=-5 * 60), {}, 403),  # from the future
-        (json.dumps({"event-data": event_data()}).encode(), {}, 403),  # unsigned
-        (b"[1, 2, 3]", {}, 403),
-        (b"{not json", {}, 400),
-        (signed(event_data()), {"Content-Type": "application/x-www-form-urlencoded"}, 415),
-        (signed(event_data()), {"Content-Type": "text/plain"}, 415),
-        (signed(event_data(notes="x" * 70_000)), {}, 413),  # over the 64 KiB default
-        (signed(None), {}, 406),  # signed, but no event
-        (signed(event_data(event="complained", id=None)), {}, 406),
+        (lambda: signed(event_data(), key="key-someone-else-0123456789"), {}, 403),  # wrong key
+        (lambda: signed(event_data(), age=16 * 60), {}, 403),  # stale
+        (lambda: signed(event_data(), age=-5 * 60), {}, 403),  # from the future
+        (lambda: json.dumps({"event-data": event_data()}).encode(), {}, 403),  # unsigned
+        (lambda: b"[1, 2, 3]", {}, 403),
+        (lambda: b"{not json", {}, 400),
+        (lambda: signed(event_data()), {"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        (lambda: signed(event_data()), {"Content-Type": "text/plain"}, 415),
+        (
+            lambda: signed(event_data()),
+            {"Content-Type": "multipart/form-data; boundary=x"},
+            415,
+        ),  # legacy form
+        (
+            lambda: '{"note": "caf\xe9"}'.encode("latin-1"),
+            {"Content-Type": "application/json; charset=latin-1"},
+            400,
+        ),
+        (lambda: signed(event_data(notes="x" * 70_000)), {}, 413),  # over the 64 KiB default
+        (lambda: signed(None), {}, 406),  # signed, but no event
+        (lambda: signed(event_data(event="complained", id=None)), {}, 406),
     ],
 )
 def test_what_is_not_a_genuine_fresh_small_json_webhook_is_refused(
-    client: TestClient, body: bytes, headers: dict[str, str], status: int
+    client: TestClient, make_body: Callable[[], bytes], headers: dict[str, str], status: int
 ) -> None:
     before = {event.id for event in asset_events(ASSET)}
-    assert post(client, body, **headers).status_code == status
+    assert post(client, make_body(), **headers).status_code == status
     assert new_events(before) == []
 
 
@@ -143,3 +177,39 @@ def test_settings_refuse_a_receiver_that_could_not_be_airtight() -> None:
         ReceiverSettings(signing_key="", assets=frozenset({ASSET}))
     with pytest.raises(ValueError, match="at least one asset"):
         ReceiverSettings(signing_key=KEY, assets=frozenset())
+    with pytest.raises(ValueError, match="whitespace"):
+        ReceiverSettings(signing_key=KEY + "\n", assets=frozenset({ASSET}))
+
+
+def test_deeply_nested_json_is_refused_as_not_json_not_a_server_error(client: TestClient) -> None:
+    """Python's JSON decoder gives up on deep nesting with a RecursionError, not a ValueError."""
+    client = TestClient(client.app, raise_server_exceptions=False)
+    reply = post(client, b"[" * 30_000 + b"]" * 30_000)
+    assert (reply.status_code, reply.json()) == (400, {"message": "The body is not JSON."})
+
+
+def test_a_signing_key_read_from_a_command_is_used_without_its_trailing_newline(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``signing_key_cmd = cat /run/secrets/key`` (or ``echo``) ends with a newline, which Airflow
+    keeps: every genuine webhook was refused as forged."""
+    monkeypatch.setenv("MAILGUN_EVENTS_CONN_ID", "mailgun_default")
+    sync_dag(EXAMPLES, "mailgun_complaints_unsubscribe")
+    monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__ENABLED", "True")
+    monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__SIGNING_KEY_CMD", f"echo {KEY}")
+    monkeypatch.setenv("AIRFLOW__MAILGUN_WEBHOOKS__ASSETS", ASSET)
+    from airflow.providers_manager import ProvidersManager
+
+    ProvidersManager().initialize_providers_configuration()  # as `airflow api-server` does first
+    settings = ReceiverSettings.from_airflow_config()
+    assert settings is not None
+    reply = post(TestClient(create_app(settings)), signed(event_data("ev-cmd")))
+    assert reply.status_code == 200
+
+
+def test_tokens_are_remembered_for_as_long_as_their_timestamp_is_accepted() -> None:
+    """Claims on tokens are pruned after two hours: a longer max_age would let a captured signature
+    be replayed (with other event data, which the signature does not cover) once its claim is gone."""
+    with pytest.raises(ValueError, match="max_age_seconds"):
+        ReceiverSettings(signing_key=KEY, assets=frozenset({ASSET}), max_age_seconds=3 * 3600)
+    ReceiverSettings(signing_key=KEY, assets=frozenset({ASSET}), max_age_seconds=3600)

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import dag_bag
+from tests.reports import write_report
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "example_dags"
@@ -127,13 +128,7 @@ def durations(dag_run: Any) -> dict[str, float]:
 
 def print_report(title: str, lines: Iterable[tuple[str, Any]]) -> str:
     """Print a small aligned report (shown with ``pytest -s``), save it under test-artifacts/, return it."""
-    body = "\n".join(f"  {name:<28} {value}" for name, value in lines)
-    text = f"{title}\n{body}"
-    print("\n" + text)
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    slug = "".join(char if char.isalnum() else "-" for char in title.lower()).strip("-")
-    (REPORTS / f"{slug}.txt").write_text(text + "\n")
-    return text
+    return write_report(REPORTS, title, lines)
 
 
 def assert_the_wait_refuses_the_link(conn_id: str, domain: str, foreign_requests: list[Any]) -> None:

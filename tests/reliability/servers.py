@@ -56,6 +56,12 @@ class RecordingServer:
         scheme = "https" if self._tls else "http"
         return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
+    @property
+    def certificate(self) -> str:
+        """The PEM file of the self-signed certificate (a private CA of one), with ``tls=True``."""
+        assert self._certs is not None
+        return str(Path(self._certs.name) / "cert.pem")
+
     def record(self, handler: BaseHTTPRequestHandler) -> dict[str, Any]:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""

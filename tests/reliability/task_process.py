@@ -57,11 +57,16 @@ def resume(dag: Any, run_id: str) -> str:
 
 
 def _scheduler_dag(dag: Any) -> Any:
-    try:
-        from airflow.serialization.serialized_objects import DagSerialization
-    except ImportError:  # Airflow 3.0 schedules the DAG object itself
+    """The DAG as the scheduler holds it: a serialized round trip, as ``dag.test()`` does (3.1+)."""
+    import airflow
+    from airflow.serialization import serialized_objects
+    from packaging.version import Version
+
+    if Version(airflow.__version__) < Version("3.1"):  # Airflow 3.0 schedules the DAG object itself
         return dag
-    return DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    # DagSerialization from 3.2; 3.1 calls it SerializedDAG.
+    serializer = getattr(serialized_objects, "DagSerialization", None) or serialized_objects.SerializedDAG
+    return serializer.deserialize_dag(serializer.serialize_dag(dag))
 
 
 def _run_task(dag: Any, ti: Any) -> None:

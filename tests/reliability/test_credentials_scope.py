@@ -147,7 +147,8 @@ def test_tls_is_verified_by_default_and_a_bad_certificate_sends_nothing(
     set_connection(monkeypatch, "mailgun_tls", conn_type="mailgun", host=private_gateway.url, password=KEY)
     hook = MailgunHook(mailgun_conn_id="mailgun_tls")
     assert hook.config.verify_tls is True
-    assert hook.client.transport._session.verify is True
+    # Verification on: True, or the CA bundle the environment names (REQUESTS_CA_BUNDLE).
+    assert hook.client.transport._session.verify not in (False, None, "")
 
     started = time.monotonic()
     with pytest.raises(MailgunConnectionError, match="certificate") as read_error:
@@ -164,6 +165,17 @@ def test_tls_is_verified_by_default_and_a_bad_certificate_sends_nothing(
     assert not isinstance(send_error.value, AmbiguousSendError)
     assert elapsed < 2.0
     assert KEY not in str(read_error.value) + str(send_error.value)
+
+
+def test_a_private_ca_named_in_requests_ca_bundle_is_trusted(
+    private_gateway: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", private_gateway.certificate)
+    set_connection(monkeypatch, "maton_private_ca", conn_type="maton", host=private_gateway.url, password=KEY)
+    MailgunHook(mailgun_conn_id="maton_private_ca").lists.get(LIST)
+    assert [r["path"] for r in private_gateway.requests] == [f"/mailgun/v3/lists/{LIST}"]
 
 
 def test_only_an_explicit_verify_tls_false_reaches_a_self_signed_gateway_and_it_warns(

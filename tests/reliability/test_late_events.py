@@ -87,8 +87,10 @@ def test_the_delivery_sensor_counts_late_events_exactly_once(
     from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
     from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
-    # Long enough that the sensor's first check comes before the late events show up.
-    late_seconds = 2.5
+    # Long enough that the sensor's first check comes before the late events show up, also when
+    # dag.test() is slow to start the sensor task: 0.1 to 0.3 s after the send on Airflow 3.3, but
+    # 1 to 6 s on 3.1 on a busy 2-core machine.
+    late_seconds = 10.0
     mailgun_emulator.set_faults({**LATE_FAULTS, "late_event_seconds": late_seconds})
     recipients = [
         {"address": f"{'bounce' if i % 100 == 0 else 'reader'}.{i:03d}@example.org", "variables": {"n": i}}

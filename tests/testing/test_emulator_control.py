@@ -80,6 +80,13 @@ def test_events_requests_stats_endpoints(send, emu, api):
     assert stats == emu.stats()
 
 
+def test_copies_endpoint_counts_duplicates(send, emu):
+    send(to=["a@example.com", "b@example.com"])
+    send(to="A@example.com", subject="Again")
+    summary = requests.get(f"{emu.url}/_emulator/copies", timeout=5).json()
+    assert summary == {"copies": 3, "recipients": 2, "duplicates": 1}
+
+
 def test_reset_and_settings_endpoints(send, emu):
     send(to="a@example.com")
     emu.set_faults({"error_rate": 1.0})

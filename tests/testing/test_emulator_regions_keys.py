@@ -127,3 +127,48 @@ def test_complaints_and_bounces_on_demand(emu: MailgunEmulator, api: Api) -> Non
         f"{emu.url}/_emulator/events", json={"event": "opened", "recipient": "ann@example.org"}
     )
     assert odd.status_code == 400
+
+
+def test_several_complaints_and_bounces_recorded_at_once(emu: MailgunEmulator, api: Api) -> None:
+    """A list under ``events`` is recorded as one step (a poll sees all of it or none of it); a
+    bad item records nothing."""
+    people = ["ann@example.org", "bob@example.org", "cid@example.org"]
+    api.post(f"/v3/{emu.domain}/messages", data={**SEND, "from": "a@mg.example.com", "to": ",".join(people)})
+    refused = requests.post(
+        f"{emu.url}/_emulator/events",
+        json={
+            "events": [
+                {"event": "complained", "recipient": people[0]},
+                {"event": "complained", "recipient": "zed@example.org"},
+            ]
+        },
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    assert "events[1]" in refused.json()["message"]
+    assert "No message was sent to zed@example.org" in refused.json()["message"]
+    assert emu.state.events.count == 6  # nothing recorded: the accepted and delivered events only
+    added = requests.post(
+        f"{emu.url}/_emulator/events",
+        json={
+            "events": [
+                {"event": "complained", "recipient": people[0]},
+                {"event": "failed", "recipient": people[1]},
+                {"event": "complained", "recipient": people[2], "index_delay": 60},
+            ]
+        },
+        timeout=10,
+    )
+    assert added.status_code == 200
+    assert [(e["event"], e["recipient"]) for e in added.json()["events"]] == [
+        ("complained", people[0]),
+        ("failed", people[1]),
+        ("complained", people[2]),
+    ]
+    visible = api.get(
+        f"/v3/{emu.domain}/events", params={"ascending": "yes", "event": "complained OR failed"}
+    )
+    assert [item["recipient"] for item in visible.json()["items"]] == people[:2]
+    for bad in ({"events": "ann@example.org"}, {"events": [1]}, {"events": []}):
+        answer = requests.post(f"{emu.url}/_emulator/events", json=bad, timeout=10)
+        assert answer.status_code == 400, bad

@@ -23,8 +23,6 @@ HEADERS = {"Content-Type": "application/json"}
 def _load() -> dict:
     from tests.testing import test_emulator_schema as schema
 
-    if not SPEC_PATH.exists():
-        pytest.skip(f"Mailgun OpenAPI spec not found at {SPEC_PATH} (reference material outside the repo)")
     with SPEC_PATH.open() as handle:
         data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     data["components"]["schemas"]["github.com-mailgun-mime-RFC822Time"] = {"type": "string"}

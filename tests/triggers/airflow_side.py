@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.dag_runner import dag_bag
+from tests.dag_runner import dag_bag, write_to_db
 
 
 def sync_dag(folder: str, dag_id: str) -> Any:
@@ -28,23 +28,11 @@ def sync_dag(folder: str, dag_id: str) -> Any:
     from airflow.utils.session import create_session
 
     bag = dag_bag(folder)
-    _write(bag)
+    write_to_db(bag)
     with create_session() as session:
         session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": False})
-    _write(bag)
+    write_to_db(bag)
     return bag.get_dag(dag_id)
-
-
-def _write(bag: Any) -> None:
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    DagBundlesManager().sync_bundles_to_db()
-    try:
-        from airflow.dag_processing.dagbag import sync_bag_to_db
-    except ImportError:  # Airflow 3.0
-        bag.sync_to_db("dags-folder", None)
-    else:
-        sync_bag_to_db(bag, "dags-folder", None)
 
 
 def watcher_rows(asset_name: str) -> list[tuple[int, str, dict[str, Any]]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,10 @@ def test_complaints_unsubscribe_from_every_list_once_per_batch(
     assert summary["unsubscribed"] == 4
     assert summary["events"] == {"complained": 2, "failed": 1}
     assert json.dumps(summary)
+
+
+def test_the_poll_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = str(Path(EXAMPLES) / f"{DAG_ID}.py")
+    assert runpy.run_path(example)["complaints"].watchers[0].trigger.poll_interval == 60
+    monkeypatch.setenv("MAILGUN_EVENTS_POLL_INTERVAL", "2.5")
+    assert runpy.run_path(example)["complaints"].watchers[0].trigger.poll_interval == 2.5

@@ -15,7 +15,7 @@ import requests
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
-from tests.triggers.watch_helpers import JsonAssetStore, addresses, run_watch, watch
+from tests.triggers.watch_helpers import JsonAssetStore, addresses, error_lines, run_watch, watch
 
 CLASSPATH = "airflow_provider_mailgun.triggers.event_watch.MailgunEventTrigger"
 FAST = {"poll_interval": 0.1, "settle_seconds": 3.0, "persist_grace": 0.05}
@@ -73,6 +73,7 @@ def test_serialize_round_trips_and_survives_airflow_serde() -> None:
         ({"events": "complained"}, "lists of names"),
         ({"events": ["spam"]}, "Unknown Mailgun event type"),
         ({"source": "smtp"}, "Unknown event source"),
+        ({"source": "logs", "lists": ["news@mg.example.com"]}, "no mailing-list filter"),
         ({"poll_interval": 0}, "poll_interval must be a positive number"),
         ({"settle_seconds": float("nan")}, "settle_seconds must be"),
     ],
@@ -120,28 +121,31 @@ def test_starts_from_now_by_default_and_reports_what_happens_next(
     assert addresses(payloads) == ["bob@example.org"]
 
 
+@pytest.mark.parametrize("source", ["events", "logs"])
 def test_an_event_indexed_late_is_reported_once_when_it_appears(
-    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, send: Callable[[list[str]], None]
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, send: Callable[[list[str]], None], source: str
 ) -> None:
     send(["ann@example.org", "bob@example.org"])
     mailgun_emulator.complain("ann@example.org", index_delay=1.0)  # stamped first, visible last
     mailgun_emulator.complain("bob@example.org")
 
-    payloads = run_watch(complaints_trigger(mailgun_conn_id, start_lookback=60), seconds=2.5)
+    payloads = run_watch(complaints_trigger(mailgun_conn_id, start_lookback=60, source=source), seconds=2.5)
 
     assert [p["addresses"] for p in payloads] == [["bob@example.org"], ["ann@example.org"]]
-    assert payloads[1]["first_timestamp"] < payloads[0]["first_timestamp"]
+    assert payloads[1]["first_timestamp"] <= payloads[0]["first_timestamp"]  # Logs: to the millisecond
+    assert {p["source"] for p in payloads} == {source}
 
 
+@pytest.mark.parametrize("source", ["events", "logs"])
 def test_a_restart_mid_watch_reports_nothing_twice_and_misses_nothing(
-    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, send: Callable[[list[str]], None]
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, send: Callable[[list[str]], None], source: str
 ) -> None:
     people = [f"p{i}@example.org" for i in range(6)]
     send(people)
     store = JsonAssetStore()
 
     def trigger() -> MailgunEventTrigger:
-        fresh = complaints_trigger(mailgun_conn_id)
+        fresh = complaints_trigger(mailgun_conn_id, source=source)
         fresh.asset_state_store = store  # what the 3.3 triggerer injects before run()
         return fresh
 
@@ -251,6 +255,7 @@ def test_errors_are_retried_never_yielded_and_the_watch_recovers(
     mailgun_conn_id: str,
     send: Callable[[list[str]], None],
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     send(["ann@example.org"])
     mailgun_emulator.complain("ann@example.org")
@@ -275,6 +280,7 @@ def test_errors_are_retried_never_yielded_and_the_watch_recovers(
     assert addresses(payloads) == ["ann@example.org"]  # one batch: no error ever became an event
     logged = capsys.readouterr().out
     assert "Mailgun event watch: Mailgun API error 401" in logged
+    assert error_lines(logged, caplog.records, "Mailgun API error 401")  # a refused key needs a fix
     assert mailgun_emulator.mailgun_key not in logged
 
 

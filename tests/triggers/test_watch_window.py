@@ -52,6 +52,19 @@ def test_a_read_stopped_by_the_page_cap_never_moves_the_horizon_past_what_it_rea
     assert [e.id for e in rest] == ["b", "c"]
 
 
+def test_an_event_a_source_stamps_a_fraction_of_a_millisecond_earlier_is_neither_lost_nor_doubled() -> None:
+    """The Logs API rounds times down to the millisecond: an event 0.4 ms after the horizon in the
+    Events API reads 0.6 ms before it in Logs (a watch that moved from one API to the other)."""
+    window = WatchWindow(horizon=1000.0005)
+    assert [e.id for e in window.take([ev("late", 1000.000)], now=1010, settle_seconds=SETTLE)] == ["late"]
+
+    window = WatchWindow.starting_at(999.0)
+    window.take([ev("a", 1000.0009)], now=1100.0005, settle_seconds=SETTLE)  # Events; horizon 1000.0005
+    assert window.take([ev("a", 1000.000)], now=1100.0006, settle_seconds=SETTLE) == []  # Logs
+    restored = WatchWindow.from_state(json.loads(json.dumps(window.to_state())))
+    assert restored.take([ev("a", 1000.000)], now=1100.0007, settle_seconds=SETTLE) == []
+
+
 def test_an_id_reused_on_another_day_is_a_new_event() -> None:
     window = WatchWindow.starting_at(0.0)
     window.take([ev("a", 10)], now=20, settle_seconds=10**6)

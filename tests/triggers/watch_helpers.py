@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -72,3 +73,16 @@ class JsonAssetStore:
 
 def addresses(payloads: Payloads) -> list[str]:
     return [address for payload in payloads for address in payload["addresses"]]
+
+
+def error_lines(captured_out: str, records: list[logging.LogRecord], text: str) -> list[str]:
+    """Lines logged at ERROR level that contain ``text``: Airflow 3.3 prints trigger logs through
+    structlog (``[error ...]``), 3.0 through the logging module (``ERROR - ...``)."""
+    printed = [
+        line
+        for line in captured_out.splitlines()
+        if text in line and ("[error" in line or " ERROR - " in line)
+    ]
+    return printed + [
+        r.getMessage() for r in records if r.levelno == logging.ERROR and text in r.getMessage()
+    ]

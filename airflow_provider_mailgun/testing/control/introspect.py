@@ -3,6 +3,7 @@
 Example::
 
     messages(state, recipient="bob@example.com")      # stored recipient copies (dicts)
+    copies_summary(state)                             # {"copies", "recipients", "duplicates"}
     events(state, event="failed", storage_base=url)   # Events API shaped dicts, oldest first
     set_faults(state, {"error_rate": 0.5})
 """
@@ -57,6 +58,19 @@ def count_messages(state: EmulatorState, recipient: str | None = None, domain: s
         if recipient is None and domain is None:
             return state.messages.total_copies
         return sum(1 for _ in _copies(state, recipient, domain, False))
+
+
+def copies_summary(state: EmulatorState) -> dict[str, int]:
+    """Stored copies, distinct recipients with one, and duplicates (copies beyond the first)."""
+    with state.lock:
+        per_recipient: dict[str, int] = {}
+        for log in state.events.domains.values():
+            for key, positions in log.by_recipient.items():
+                accepted = sum(1 for p in positions if log.kind[p] == ACCEPTED)
+                if accepted:
+                    per_recipient[key] = per_recipient.get(key, 0) + accepted
+    copies = sum(per_recipient.values())
+    return {"copies": copies, "recipients": len(per_recipient), "duplicates": copies - len(per_recipient)}
 
 
 def _positions(

@@ -6,6 +6,8 @@ Example::
     post(f"{emu.url}/_emulator/faults", json={"error_rate": 0.2, "path": "/messages"})
     post(f"{emu.url}/_emulator/reset")
     post(f"{emu.url}/_emulator/events", json={"event": "complained", "recipient": "ann@example.org"})
+    get(f"{emu.url}/_emulator/copies").json()    # {"copies", "recipients", "duplicates"}
+    post(f"{emu.url}/_emulator/events", json={"events": [{"event": "failed", "recipient": "bob@..."}]})
     post(f"{emu.url}/_emulator/engage", json={"event": "opened", "tag": "newsletter"})
     post(f"{emu.url}/_emulator/events_api", json={"enabled": False})      # Events answers 410
     post(f"{emu.url}/_emulator/gateway", json={"forward_newer_apis": False})
@@ -82,6 +84,12 @@ def routes(state: EmulatorState) -> list[Route]:
         data = await _json_body(request)
         if data is None:
             return message_response("Body must be a JSON object")
+        if "events" in data:  # several at once: recorded as one step, or none when one is bad
+            try:
+                items = feedback.record_many(state, data["events"], storage_base=own_base_url(request.scope))
+            except (TypeError, ValueError) as exc:
+                return message_response(str(exc))
+            return json_response({"message": "Events recorded", "events": items})
         try:
             item = feedback.record(
                 state,
@@ -101,6 +109,9 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def stats(request: Request) -> Response:
         return json_response(state.stats())
+
+    async def copies(request: Request) -> Response:
+        return json_response(introspect.copies_summary(state))
 
     async def reset(request: Request) -> Response:
         state.reset()
@@ -179,6 +190,7 @@ def routes(state: EmulatorState) -> list[Route]:
         Route(f"{p}/events", add_event, methods=["POST"]),
         Route(f"{p}/requests", requests_log, methods=["GET"]),
         Route(f"{p}/stats", stats, methods=["GET"]),
+        Route(f"{p}/copies", copies, methods=["GET"]),
         Route(f"{p}/reset", reset, methods=["POST"]),
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/maton/connect/{{conn_id}}", connect, methods=["GET"]),
