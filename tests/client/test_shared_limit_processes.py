@@ -12,16 +12,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.testing.redis_server import local_redis
-from tests.conftest import REPO_ROOT
 
 SENDERS = 4
 REQUESTS_EACH = 15
 MAX_429_SHARE = 0.05
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run_senders(emu: MailgunEmulator, scope: str, redis_url: str = "") -> list[int]:
