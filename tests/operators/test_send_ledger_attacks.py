@@ -27,7 +27,8 @@ import pytest
 from airflow.sdk import DAG
 from packaging.version import Version
 
-from airflow_provider_mailgun.operators import send_ledger
+from airflow_provider_mailgun._send import ledger as send_ledger
+from airflow_provider_mailgun._send import ledger_stores
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import clear_and_rerun, run_dag, task_states, xcom_result
@@ -80,17 +81,17 @@ def test_with_clear_on_success_a_crash_before_the_kept_record_is_written_is_not_
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
-    real_set = send_ledger.VariableStore.set
+    real_set = ledger_stores.VariableStore.set
     crashed = {"done": False}
 
     def crash_once(self: Any, key: str, value: Any) -> None:
         # The state store has just recorded the completion; the worker dies before the Variable does.
-        if key == send_ledger.HEAD_KEY and value.get("d") and not crashed["done"]:
+        if key == send_ledger.HEAD_KEY and value.get("completed_at") and not crashed["done"]:
             crashed["done"] = True
             raise RuntimeError("worker lost between the two completion records")
         real_set(self, key, value)
 
-    monkeypatch.setattr(send_ledger.VariableStore, "set", crash_once)
+    monkeypatch.setattr(ledger_stores.VariableStore, "set", crash_once)
     dag = _send_dag("attack_clear_on_success_crash", mailgun_conn_id)
     first_run = run_dag(dag)
     (ti,) = first_run.get_task_instances()
