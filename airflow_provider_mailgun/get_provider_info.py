@@ -9,53 +9,54 @@ from __future__ import annotations
 from typing import Any
 
 _NUMBER_OR_NULL: dict[str, Any] = {"type": ["number", "null"]}
+_TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 
-_SHARED_EXTRAS: dict[str, Any] = {
-    "default_domain": {
-        "label": "Default sending domain",
-        "description": "Domain used when an operator names none, e.g. mg.example.com.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "Read timeout of each request; the connect timeout is at most 10 s.",
-        "schema": {**_NUMBER_OR_NULL, "default": 60},
-    },
-}
+
+def _field(label: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """One connection extra as the UI's connection form shows it."""
+    return {"label": label, "description": description, "schema": schema}
+
+
+def _shared_extras(rate_limit: str, rate_limit_schema: dict[str, Any]) -> dict[str, Any]:
+    """The extras both connection types take; only the rate limit's default differs."""
+    return {
+        "default_domain": _field(
+            "Default sending domain",
+            "Domain used when an operator names none, e.g. mg.example.com.",
+            _TEXT_OR_NULL,
+        ),
+        "timeout": _field(
+            "Timeout (seconds)",
+            "Read timeout of each request; the connect timeout is at most 10 s.",
+            {**_NUMBER_OR_NULL, "default": 60},
+        ),
+        "max_requests_per_second": _field("Max requests per second", rate_limit, rate_limit_schema),
+    }
+
 
 _MATON_FIELDS: dict[str, Any] = {
-    "maton_connection": {
-        "label": "Maton connection id",
-        "description": (
-            "Sent as the Maton-Connection header; empty uses the oldest ACTIVE Mailgun connection."
-        ),
-        "schema": {"type": ["string", "null"]},
-    },
-    "ctrl_url": {
-        "label": "Maton control URL",
-        "description": "Host that manages Maton connections.",
-        "schema": {"type": ["string", "null"], "default": "https://ctrl.maton.ai"},
-    },
-    **_SHARED_EXTRAS,
-    "max_requests_per_second": {
-        "label": "Max requests per second",
-        "description": "Client-side rate limit; Maton allows 10 requests/s per account.",
-        "schema": {**_NUMBER_OR_NULL, "default": 10},
-    },
+    "maton_connection": _field(
+        "Maton connection id",
+        "Sent as the Maton-Connection header; empty uses the oldest ACTIVE Mailgun connection.",
+        _TEXT_OR_NULL,
+    ),
+    "ctrl_url": _field(
+        "Maton control URL",
+        "Host that manages Maton connections.",
+        {**_TEXT_OR_NULL, "default": "https://ctrl.maton.ai"},
+    ),
+    **_shared_extras(
+        "Client-side rate limit; Maton allows 10 requests/s per account.", {**_NUMBER_OR_NULL, "default": 10}
+    ),
 }
 
 _MAILGUN_FIELDS: dict[str, Any] = {
-    "region": {
-        "label": "Region",
-        "description": "us -> api.mailgun.net, eu -> api.eu.mailgun.net (a host set above overrides it).",
-        "schema": {"type": "string", "enum": ["us", "eu"], "default": "us"},
-    },
-    **_SHARED_EXTRAS,
-    "max_requests_per_second": {
-        "label": "Max requests per second",
-        "description": "Client-side rate limit; empty means none.",
-        "schema": _NUMBER_OR_NULL,
-    },
+    "region": _field(
+        "Region",
+        "us -> api.mailgun.net, eu -> api.eu.mailgun.net (a host set above overrides it).",
+        {"type": "string", "enum": ["us", "eu"], "default": "us"},
+    ),
+    **_shared_extras("Client-side rate limit; empty means none.", _NUMBER_OR_NULL),
 }
 
 _HIDDEN = ["login", "schema", "port", "extra"]
@@ -100,6 +101,30 @@ _WEBHOOK_OPTIONS: dict[str, Any] = {
 }
 
 
+def _connection_type(
+    kind: str,
+    hook_class: str,
+    hook_name: str,
+    fields: dict[str, Any],
+    *,
+    host: tuple[str, str],
+    password: str,
+) -> dict[str, Any]:
+    """One connection type and its form: the host field's label and placeholder, the key's label."""
+    host_label, host_placeholder = host
+    return {
+        "connection-type": kind,
+        "hook-class-name": hook_class,
+        "hook-name": hook_name,
+        "conn-fields": fields,
+        "ui-field-behaviour": {
+            "hidden-fields": _HIDDEN,
+            "relabeling": {"host": host_label, "password": password},
+            "placeholders": {"host": host_placeholder},
+        },
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata (validated against Airflow's provider_info schema in tests)."""
     import airflow_provider_mailgun  # only the version: the package's __init__ imports nothing
@@ -120,28 +145,22 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": [
-            {
-                "connection-type": "maton",
-                "hook-class-name": f"{package}.hooks.mailgun.MailgunHook",
-                "hook-name": "Mailgun via Maton",
-                "conn-fields": _MATON_FIELDS,
-                "ui-field-behaviour": {
-                    "hidden-fields": _HIDDEN,
-                    "relabeling": {"host": "Gateway URL", "password": "Maton API key"},
-                    "placeholders": {"host": "https://gateway.maton.ai"},
-                },
-            },
-            {
-                "connection-type": "mailgun",
-                "hook-class-name": f"{package}.hooks.mailgun.MailgunDirectHook",
-                "hook-name": "Mailgun",
-                "conn-fields": _MAILGUN_FIELDS,
-                "ui-field-behaviour": {
-                    "hidden-fields": _HIDDEN,
-                    "relabeling": {"host": "API base URL (optional)", "password": "Mailgun private API key"},
-                    "placeholders": {"host": "leave empty to use the region"},
-                },
-            },
+            _connection_type(
+                "maton",
+                f"{package}.hooks.mailgun.MailgunHook",
+                "Mailgun via Maton",
+                _MATON_FIELDS,
+                host=("Gateway URL", "https://gateway.maton.ai"),
+                password="Maton API key",
+            ),
+            _connection_type(
+                "mailgun",
+                f"{package}.hooks.mailgun.MailgunDirectHook",
+                "Mailgun",
+                _MAILGUN_FIELDS,
+                host=("API base URL (optional)", "leave empty to use the region"),
+                password="Mailgun private API key",
+            ),
         ],
         "hooks": [{"integration-name": "Mailgun", "python-modules": [f"{package}.hooks.mailgun"]}],
         "operators": [
@@ -155,11 +174,11 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "sensors": [{"integration-name": "Mailgun", "python-modules": [f"{package}.sensors.events"]}],
+        "sensors": [{"integration-name": "Mailgun", "python-modules": [f"{package}.sensors.delivery"]}],
         "triggers": [
             {
                 "integration-name": "Mailgun",
-                "python-modules": [f"{package}.triggers.events", f"{package}.triggers.event_watch"],
+                "python-modules": [f"{package}.triggers.delivery", f"{package}.triggers.event_watch"],
             }
         ],
         "plugins": [

@@ -29,12 +29,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_mailgun.exceptions import WebhookError
+
 DEFAULT_MAX_AGE = 15 * 60.0
 ALLOWED_CLOCK_SKEW = 60.0
-
-
-class WebhookError(ValueError):
-    """A webhook body that is not a Mailgun webhook."""
 
 
 class ReplayCache:

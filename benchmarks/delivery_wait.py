@@ -51,7 +51,7 @@ def run() -> dict[str, Any]:
             "message_ids": first["message_ids"] + last["message_ids"],
             "recipients_per_message": {**first["recipients_per_message"], **last["recipients_per_message"]},
         }
-        from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+        from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
         sensor = MailgunDeliverySensor(
             task_id="bench_wait", mailgun_conn_id=conn_id, message_ids=sent, begin=begin, poke_interval=1

@@ -4,9 +4,10 @@ For each module: 10 fresh interpreters import Airflow's Task SDK first (``import
 the base classes every DAG file with an operator pulls in: ``DAG``, ``BaseOperator``,
 ``BaseSensorOperator``, ``BaseNotifier``), then the module; the figure is the median time and
 resident memory the module adds on top. Target for the operator modules: under 30 ms and 5 MB
-(heavy imports such as requests, tenacity and email-validator wait for ``execute()``). The cost of
-those base classes over ``import airflow.sdk`` alone is recorded too, to show the baseline is the
-Task SDK itself (on Airflow 3.3 importing ``airflow.sdk`` already loads them).
+(the hook loads its client, and with it requests, on the first request; email-validator waits for
+the first address check). The cost of those base classes over ``import airflow.sdk`` alone is
+recorded too, to show the baseline is the Task SDK itself (on Airflow 3.3 importing
+``airflow.sdk`` already loads them).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ MODULES = {
     "operators.lists": "airflow_provider_mailgun.operators.lists",
     "operators.suppressions": "airflow_provider_mailgun.operators.suppressions",
     "operators.analytics": "airflow_provider_mailgun.operators.analytics",
-    "sensors.events": "airflow_provider_mailgun.sensors.events",
-    "triggers.events": "airflow_provider_mailgun.triggers.events",
+    "sensors.delivery": "airflow_provider_mailgun.sensors.delivery",
+    "triggers.delivery": "airflow_provider_mailgun.triggers.delivery",
+    "triggers.event_watch": "airflow_provider_mailgun.triggers.event_watch",
     "notifications.mailgun": "airflow_provider_mailgun.notifications.mailgun",
 }
 OPERATOR_MODULES = (
@@ -35,7 +37,7 @@ OPERATOR_MODULES = (
     "operators.lists",
     "operators.suppressions",
     "operators.analytics",
-    "sensors.events",
+    "sensors.delivery",
 )
 PROBE = """
 import json, os, sys, time

@@ -154,10 +154,6 @@ def main(argv: list[str]) -> int:
     audience = people(args.first, args.recipients)
     setup: dict[str, Any] = {}
     if args.kind == "operator":
-        import airflow_provider_mailgun.hooks.mailgun
-        import airflow_provider_mailgun.operators.message_plan
-        import airflow_provider_mailgun.operators.send_execution  # noqa: F401
-
         # Building the task happens when Airflow parses the DAG file, not in the task's run; most
         # of it is Airflow looking for XCom references in the recipient list. Measured apart.
         with Stopwatch() as parse:

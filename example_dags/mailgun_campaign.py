@@ -30,7 +30,7 @@ from airflow_provider_mailgun.notifications.mailgun import MailgunNotifier
 from airflow_provider_mailgun.operators.lists import MailgunSyncListMembersOperator
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.operators.suppressions import MailgunClearBouncesOperator
-from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
 MEMBERS_CSV = Path(__file__).parent / "data" / "newsletter_members.csv"
 CONN_ID = "{{ params.mailgun_conn_id or var.value.get('mailgun_conn_id', 'maton_default') }}"
@@ -112,7 +112,7 @@ with DAG(
     @task
     def ensure_template(settings: dict[str, str]) -> str:
         """Store the newsletter template once; later runs reuse it."""
-        from airflow_provider_mailgun.client import MailgunNotFoundError
+        from airflow_provider_mailgun.exceptions import MailgunNotFoundError
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
         hook = MailgunHook(mailgun_conn_id=settings["conn_id"])

@@ -23,9 +23,11 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
-from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
+from airflow_provider_mailgun.exceptions import MailgunNotFoundError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger, addresses_of_batches
 
-CONN_ID = os.environ.get("MAILGUN_EVENTS_CONN_ID", "maton_default")
+CONN_ID = os.environ.get("MAILGUN_EVENTS_CONN_ID", MailgunHook.default_conn_name)
 DOMAIN = os.environ.get("MAILGUN_EVENTS_DOMAIN") or None
 POLL_INTERVAL = float(os.environ.get("MAILGUN_EVENTS_POLL_INTERVAL") or 60)
 
@@ -59,8 +61,6 @@ with DAG(
     @task
     def addresses(triggering_asset_events: Any = None) -> dict[str, Any]:
         """The distinct addresses of every batch that triggered this run."""
-        from airflow_provider_mailgun.triggers.event_batch import addresses_of_batches
-
         payloads = [
             event.extra["payload"]
             for event in (triggering_asset_events or {}).get(complaints, [])
@@ -73,9 +73,6 @@ with DAG(
     @task
     def unsubscribe(found: dict[str, Any]) -> dict[str, Any]:
         """``subscribed=no`` for each address on each mailing list it is a member of."""
-        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
-        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-
         hook = MailgunHook(mailgun_conn_id=CONN_ID)
         changed: dict[str, int] = {}
         for mailing_list in hook.lists.iter():

@@ -25,7 +25,7 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
-from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
 CONN_ID = "{{ params.mailgun_conn_id or var.value.get('mailgun_conn_id', 'maton_default') }}"
 DOMAIN = "{{ params.domain or var.value.get('mailgun_domain', '') }}"

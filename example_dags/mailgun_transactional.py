@@ -43,7 +43,7 @@ with DAG(
         """Store the ``invoice`` template once (later runs reuse it)."""
         from airflow.sdk import Variable
 
-        from airflow_provider_mailgun.client import MailgunNotFoundError
+        from airflow_provider_mailgun.exceptions import MailgunNotFoundError
         from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
         params = params or {}

@@ -112,7 +112,8 @@ def _seed_previous_bounces(direct: str, key: str) -> tuple[int, int]:
 
 def _plain_address(text: str) -> bool:
     """Rows the sync will accept (the CSV holds deliberately broken addresses too)."""
-    from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
+    from airflow_provider_mailgun._common.addresses import parse_address
+    from airflow_provider_mailgun.exceptions import InvalidAddressError
 
     try:
         parse_address(text)
@@ -167,7 +168,8 @@ def _get(base: str, path: str) -> Any:
 
 def _list_figures(direct: str) -> tuple[int, int]:
     """Members and subscribed members of the newsletter list, read through the provider's client."""
-    from airflow_provider_mailgun.client import ClientConfig, MailgunClient, MailgunError
+    from airflow_provider_mailgun.client import ClientConfig, MailgunClient
+    from airflow_provider_mailgun.exceptions import MailgunError
 
     with MailgunClient(ClientConfig.for_mailgun(_emulator_keys()["mailgun"], base_url=direct)) as client:
         try:

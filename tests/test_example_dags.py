@@ -41,7 +41,8 @@ def _csv_rows() -> list[dict[str, str]]:
 def test_campaign_sends_each_subscribed_valid_member_exactly_one_copy(
     airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str
 ) -> None:
-    from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
+    from airflow_provider_mailgun._common.addresses import parse_address
+    from airflow_provider_mailgun.exceptions import InvalidAddressError
 
     rows = _csv_rows()
     valid, invalid = [], []

@@ -8,13 +8,8 @@ import json
 
 import pytest
 
-from airflow_provider_mailgun.webhooks import (
-    ReplayCache,
-    WebhookError,
-    parse_webhook,
-    verify_signature,
-    verify_webhook,
-)
+from airflow_provider_mailgun.exceptions import WebhookError
+from airflow_provider_mailgun.webhooks import ReplayCache, parse_webhook, verify_signature, verify_webhook
 
 KEY = "key-webhook-signing-0123456789abcdef"
 NOW = 1_800_000_000.0

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from airflow_provider_mailgun._analytics.plan import ExportPlan
 from airflow_provider_mailgun._analytics.rows import from_events_api
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.exceptions import (
     MailgunNotFoundError,
     MailgunQueryError,
     MailgunRetiredAPIError,

@@ -22,25 +22,11 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_mailgun.client.analytics_query import LOG_EVENTS, as_datetime, window
-from airflow_provider_mailgun.client.errors import MailgunQueryError
+from airflow_provider_mailgun._common.mailgun_names import EVENTS_API_TYPES, LOG_EVENTS
+from airflow_provider_mailgun.client.analytics_query import as_datetime, window
+from airflow_provider_mailgun.exceptions import MailgunQueryError
 
 SOURCES = ("auto", "logs", "events")
-#: Event types the Events API knows (its ``event`` filter); the Logs API knows more.
-EVENTS_API_TYPES = (
-    "accepted",
-    "rejected",
-    "delivered",
-    "failed",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "complained",
-    "stored",
-    "list_member_uploaded",
-    "list_member_upload_error",
-    "list_uploaded",
-)
 
 
 def iso_ms(moment: datetime) -> str:

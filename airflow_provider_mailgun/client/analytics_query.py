@@ -1,7 +1,8 @@
 """Request bodies of the v1 analytics APIs (Logs, Metrics, Tags), checked before anything is sent.
 
 Pure functions shared by the sync and async clients. Every rule the API enforces that can be known
-up front is checked here and raises :class:`~.errors.MailgunQueryError` with the offending value::
+up front is checked here and raises
+:class:`~airflow_provider_mailgun.exceptions.MailgunQueryError` with the offending value::
 
     logs_request(start=t0, end=t1, events=["delivered", "failed"],
                  filter={"domain": "mg.example.com", "tag": ["newsletter"]})
@@ -25,46 +26,20 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from airflow_provider_mailgun.client.errors import MailgunQueryError
+from airflow_provider_mailgun._common.mailgun_names import (
+    DIMENSIONS,
+    LOG_EVENTS,
+    METRICS,
+    USAGE_DIMENSIONS,
+    USAGE_METRICS,
+)
+from airflow_provider_mailgun.exceptions import MailgunQueryError
 
 TimeLike = datetime | float | int | str
 
-#: Event types the Logs API takes in ``events``.
-LOG_EVENTS = (
-    "accepted",
-    "delivered",
-    "failed",
-    "opened",
-    "unique_opened",
-    "clicked",
-    "unique_clicked",
-    "unsubscribed",
-    "complained",
-    "rejected",
-    "stored",
-    "email_validation",
-    "list_uploaded",
-    "list_member_uploaded",
-    "list_member_upload_error",
-    "trapped",
-)
 MAX_LOGS_PAGE = 100
 LOGS_SORTS = ("timestamp:asc", "timestamp:desc")
 
-DIMENSIONS = (
-    "bot",
-    "country",
-    "ip_pool",
-    "recipient_domain",
-    "recipient_provider",
-    "ip",
-    "domain",
-    "tag",
-    "device",
-    "subaccount",
-    "time",
-)
-USAGE_DIMENSIONS = ("subaccount", "time")
 FILTER_ATTRIBUTES = tuple(d for d in DIMENSIONS if d != "time")
 COMPARATORS = ("=", "!=", "contains", "not contains")
 RESOLUTIONS = ("hour", "day", "month")
@@ -74,46 +49,6 @@ RETENTION = {"hour": timedelta(days=60), "day": timedelta(days=365)}
 MAX_METRICS_PAGE = {"time": 1500, "other": 1000}
 METRICS_PER_WINDOW = 500  # requests per 10 s (the Metrics API's own rate limit)
 
-_COUNTS = (
-    "accepted_incoming accepted_outgoing accepted delivered_smtp delivered_http delivered_optimized "
-    "delivered stored processed sent opened clicked unique_opened unique_clicked unsubscribed "
-    "complained failed temporary_failed permanent_failed temporary_failed_esp_block "
-    "permanent_failed_esp_block rate_limit webhook permanent_failed_optimized permanent_failed_old "
-    "bounced hard_bounces soft_bounces delayed_bounce suppressed_bounces suppressed_unsubscribed "
-    "suppressed_complaints delivered_first_attempt delayed_first_attempt delivered_subsequent "
-    "delivered_two_plus_attempts"
-)
-_RATES = (
-    "delivered opened clicked unique_opened unique_clicked unsubscribed complained bounce fail "
-    "permanent_fail temporary_fail delayed delayed_first_attempt"
-)
-METRICS = tuple(f"{name}_count" for name in _COUNTS.split()) + tuple(f"{n}_rate" for n in _RATES.split())
-USAGE_METRICS = tuple(
-    f"{name}_count"
-    for name in [
-        "processed",
-        "email_validation",
-        "email_validation_public",
-        "email_validation_valid",
-        "email_validation_single",
-        "email_validation_bulk",
-        "email_validation_list",
-        "email_validation_mailgun",
-        "email_validation_mailjet",
-        "email_preview",
-        "email_preview_failed",
-        "link_validation",
-        "link_validation_failed",
-        "seed_test",
-        "ip_blocklist_monitoring",
-        "domain_blocklist_monitoring",
-        "accessibility",
-        "accessibility_failed",
-        "image_validation",
-        "image_validation_failed",
-        "archived",
-    ]
-)
 _DURATION = re.compile(r"^[1-9][0-9]*[hdm]$")
 
 

@@ -22,7 +22,6 @@ from airflow_provider_mailgun.client.api.analytics import (
     USAGE_METRICS_PATH,
     gateway_refusal,
 )
-from airflow_provider_mailgun.client.errors import MailgunUnexpectedResponseError
 from airflow_provider_mailgun.client.paging import (
     Advance,
     BodyPage,
@@ -32,6 +31,7 @@ from airflow_provider_mailgun.client.paging import (
     reply_items,
 )
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
+from airflow_provider_mailgun.exceptions import MailgunUnexpectedResponseError
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.async_client import AsyncTransport

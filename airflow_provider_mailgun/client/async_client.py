@@ -25,19 +25,14 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_mailgun.client.api.events import events_query
 from airflow_provider_mailgun.client.async_analytics import AsyncLogs, AsyncMetrics
-from airflow_provider_mailgun.client.config import ClientConfig
+from airflow_provider_mailgun.client.config import USER_AGENT, ClientConfig
 from airflow_provider_mailgun.client.paging import Page
 from airflow_provider_mailgun.client.ratelimit import limiter_for
 from airflow_provider_mailgun.client.responses import parse_success, reply_error
-from airflow_provider_mailgun.client.retrying import (
-    BackoffWait,
-    RequestMaybeSentError,
-    RequestNotSentError,
-    Safety,
-    should_retry,
-)
-from airflow_provider_mailgun.client.transport import USER_AGENT, TransportStats, certificate_rejected
+from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, certificate_rejected, should_retry
+from airflow_provider_mailgun.client.stats import TransportStats
 from airflow_provider_mailgun.client.urls import resolve_url, segment
+from airflow_provider_mailgun.exceptions import RequestMaybeSentError, RequestNotSentError
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +151,10 @@ class AsyncMailgunClient:
         self.events = AsyncEvents(self.transport)
         self.logs = AsyncLogs(self.transport)
         self.metrics = AsyncMetrics(self.transport)
+
+    def request_stats(self) -> dict[str, int]:
+        """Requests made so far, counted as :meth:`MailgunClient.request_stats` counts them."""
+        return self.transport.stats.snapshot()
 
     async def aclose(self) -> None:
         await self.transport.aclose()

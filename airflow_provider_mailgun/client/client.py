@@ -81,6 +81,10 @@ class MailgunClient:
             raise ValueError(f"Unknown suppression table {kind!r}; expected one of {', '.join(tables)}.")
         return tables[kind]
 
+    def request_stats(self) -> dict[str, int]:
+        """Requests made so far: ``attempts``, ``retries``, ``status_<code>``, failures by kind."""
+        return self.transport.stats.snapshot()
+
     def __repr__(self) -> str:
         return f"MailgunClient({self.config.api_base!r})"
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from airflow_provider_mailgun.client.errors import MailgunConfigError
+from airflow_provider_mailgun import __version__
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 
 MAILGUN_REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 MATON_GATEWAY_URL = "https://gateway.maton.ai"
@@ -27,6 +28,7 @@ MATON_APP = "mailgun"
 # Maton documents 10 requests per second per account; staying at it avoids 429s.
 MATON_REQUESTS_PER_SECOND = 10.0
 DEFAULT_TIMEOUT = (10.0, 60.0)
+USER_AGENT = f"airflow-provider-mailgun/{__version__}"
 RATE_LIMIT_SCOPES = ("host", "process")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from airflow_provider_mailgun.client.errors import MailgunConfigError
 from airflow_provider_mailgun.client.limit_state import IDLE_FORGET_SECONDS, BucketState
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 
 log = logging.getLogger(__name__)
 

@@ -31,15 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_mailgun.client.errors import MailgunError
+from airflow_provider_mailgun.exceptions import PagingLimitError
 
 Getter = Callable[..., Any]
 # 10 million list members at 100 a page, 30 million events at 300: far beyond any real listing.
 MAX_PAGES = 100_000
-
-
-class PagingLimitError(MailgunError):
-    """A listing kept handing out new pages past :data:`MAX_PAGES`; what was read is incomplete."""
 
 
 def check_page_bound(pages_read: int, path: str) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.exceptions import (
     MailgunAPIError,
     MailgunAuthError,
     MailgunBadRequestError,

@@ -10,22 +10,27 @@ Sending email is not idempotent, so requests come in three kinds::
     Safety.SEND    POST .../messages: as UNSAFE, and a failure after the request left (read
                    timeout, dropped connection, 5xx) becomes an "ambiguous" error, never a resend
 
-Both transports build their tenacity loop from :func:`should_retry` and :class:`BackoffWait`.
+Both transports build their tenacity loop from :func:`should_retry` and :class:`BackoffWait`, and
+tell a rejected TLS certificate (final, and never ambiguous) with :func:`certificate_rejected`.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+import ssl
 from typing import Any
 
 from tenacity import RetryCallState
 
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.exceptions import (
     MailgunAPIError,
     MailgunConnectionError,
+    MailgunError,
     MailgunRateLimitError,
     MailgunServerError,
+    RequestMaybeSentError,
+    RequestNotSentError,
 )
 
 RETRYABLE_STATUSES = frozenset({420, 429, 500, 502, 503, 504})
@@ -35,14 +40,6 @@ class Safety(enum.Enum):
     SAFE = "safe"
     UNSAFE = "unsafe"
     SEND = "send"
-
-
-class RequestNotSentError(MailgunConnectionError):
-    """The request provably never reached the server (refused, DNS failure, connect timeout)."""
-
-
-class RequestMaybeSentError(MailgunConnectionError):
-    """The connection failed after the request may have reached the server."""
 
 
 def should_retry(error: BaseException, safety: Safety, max_retry_wait: float) -> bool:
@@ -77,11 +74,26 @@ class BackoffWait:
         return self._rng.uniform(0, ceiling)
 
 
-def describe_attempt(state: RetryCallState) -> dict[str, Any]:
-    """What to log about a retry: attempt number, error type and message (never headers)."""
-    error = state.outcome.exception() if state.outcome else None
-    return {
-        "attempt": state.attempt_number,
-        "error": type(error).__name__ if error else None,
-        "detail": str(error) if error else None,
-    }
+def certificate_rejected(exc: BaseException, method: str, path: str, reason: str) -> MailgunError | None:
+    """The error for a TLS handshake that failed on the server's certificate, else ``None``.
+
+    The request never left (TLS sends it only after the handshake), and retrying cannot fix a
+    certificate: the error is final, and a send that fails this way is not ambiguous.
+    """
+    seen: set[int] = set()
+    pending: list[Any] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return MailgunConnectionError(
+                f"{method} {path}: the server's TLS certificate was rejected ({reason}); nothing was sent. "
+                "Use a trusted certificate (REQUESTS_CA_BUNDLE/SSL_CERT_FILE for a private CA); set the "
+                "connection extra verify_tls=false only for a private gateway you trust."
+            )
+        pending.extend(
+            [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+        )
+    return None

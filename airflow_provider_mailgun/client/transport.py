@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,29 +24,23 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from airflow_provider_mailgun import __version__
-from airflow_provider_mailgun.client.config import ClientConfig
-from airflow_provider_mailgun.client.errors import (
-    AmbiguousRequestError,
-    MailgunConnectionError,
-    MailgunError,
-    MailgunUnexpectedResponseError,
-    UnsafeURLError,
-)
+from airflow_provider_mailgun.client.config import USER_AGENT, ClientConfig
 from airflow_provider_mailgun.client.ratelimit import limiter_for
 from airflow_provider_mailgun.client.responses import parse_success, reply_error
-from airflow_provider_mailgun.client.retrying import (
-    BackoffWait,
+from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, certificate_rejected, should_retry
+from airflow_provider_mailgun.client.stats import TransportStats
+from airflow_provider_mailgun.client.urls import Base, resolve_url
+from airflow_provider_mailgun.exceptions import (
+    AmbiguousRequestError,
+    MailgunError,
+    MailgunUnexpectedResponseError,
     RequestMaybeSentError,
     RequestNotSentError,
-    Safety,
-    should_retry,
+    UnsafeURLError,
 )
-from airflow_provider_mailgun.client.urls import Base, resolve_url
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"airflow-provider-mailgun/{__version__}"
 FormData = Sequence[tuple[str, str]] | Mapping[str, Any]
 FilePart = tuple[str, tuple[str, bytes, str]]
 MAX_REDIRECTS = 3
@@ -65,22 +58,6 @@ class _Call:
     json_body: Any
     safety: Safety
     base: Base = "api"
-
-
-class TransportStats:
-    """Thread-safe counters of what the transport met: attempts, retries, statuses, failures."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-
-    def add(self, key: str, amount: int = 1) -> None:
-        with self._lock:
-            self.counts[key] += amount
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counts)
 
 
 class _KeyAuth(requests.auth.AuthBase):
@@ -291,33 +268,6 @@ def _connection_failure(
     if safety is Safety.SEND:
         return AmbiguousRequestError(method, path, reason)
     return RequestMaybeSentError(f"{method} {path} failed after it was sent: {reason}")
-
-
-def certificate_rejected(exc: BaseException, method: str, path: str, reason: str) -> MailgunError | None:
-    """The error for a TLS handshake that failed on the server's certificate, else ``None``.
-
-    The request never left (TLS sends it only after the handshake), and retrying cannot fix a
-    certificate: the error is final, and a send that fails this way is not ambiguous.
-    """
-    import ssl
-
-    seen: set[int] = set()
-    pending: list[Any] = [exc]
-    while pending:
-        current = pending.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return MailgunConnectionError(
-                f"{method} {path}: the server's TLS certificate was rejected ({reason}); nothing was sent. "
-                "Use a trusted certificate (REQUESTS_CA_BUNDLE/SSL_CERT_FILE for a private CA); set the "
-                "connection extra verify_tls=false only for a private gateway you trust."
-            )
-        pending.extend(
-            [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
-        )
-    return None
 
 
 def _failed_before_sending(exc: requests.RequestException) -> bool:

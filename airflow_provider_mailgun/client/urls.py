@@ -19,7 +19,7 @@ from typing import Literal
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from airflow_provider_mailgun.client.config import ClientConfig
-from airflow_provider_mailgun.client.errors import MailgunConfigError, UnsafeURLError
+from airflow_provider_mailgun.exceptions import MailgunConfigError, UnsafeURLError
 
 Base = Literal["api", "ctrl"]
 

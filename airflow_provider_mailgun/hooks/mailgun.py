@@ -26,9 +26,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook, mask_secret
-from airflow_provider_mailgun.client import ClientConfig, MailgunClient, MailgunConfigError, MailgunError
-from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID, config_for
+# The client package is lazy: MailgunClient (and requests) load on the first request, so importing
+# this hook, and every operator module that imports it, stays cheap for DAG parsing.
+import airflow_provider_mailgun.client as mailgun_client
+from airflow_provider_mailgun._common.compat import AirflowNotFoundException, BaseHook, mask_secret
+from airflow_provider_mailgun._connection.check import check_connection
+from airflow_provider_mailgun._connection.config import MATON_DEFAULT_CONN_ID, config_for, sending_domain
+from airflow_provider_mailgun.client.config import ClientConfig
+from airflow_provider_mailgun.client.stats import describe
+from airflow_provider_mailgun.exceptions import MailgunError
+from airflow_provider_mailgun.get_provider_info import get_provider_info
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.api.analytics import AnalyticsTags, Logs, Metrics, Validations
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from airflow_provider_mailgun.client.api.routes import Routes
     from airflow_provider_mailgun.client.api.suppressions import SuppressionTable
     from airflow_provider_mailgun.client.api.templates import Templates
+    from airflow_provider_mailgun.client.client import MailgunClient
 
 
 class MailgunHook(BaseHook):
@@ -57,6 +65,7 @@ class MailgunHook(BaseHook):
     def __init__(self, mailgun_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mailgun_conn_id = mailgun_conn_id
+        self._client: MailgunClient | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(mailgun_conn_id={self.mailgun_conn_id!r})"
@@ -64,9 +73,6 @@ class MailgunHook(BaseHook):
     @cached_property
     def config(self) -> ClientConfig:
         """The client config read from the connection (looked up once per hook)."""
-        return self._read_config()
-
-    def _read_config(self) -> ClientConfig:
         try:
             conn = self.get_connection(self.mailgun_conn_id)
         except AirflowNotFoundException:
@@ -78,35 +84,40 @@ class MailgunHook(BaseHook):
             mask_secret(redis_password)
         return config
 
-    @cached_property
+    @property
     def client(self) -> MailgunClient:
         """The client, created on first use and shared by every call through this hook."""
-        return MailgunClient(self.config)
+        if self._client is None:
+            self._client = mailgun_client.MailgunClient(self.config)
+        return self._client
 
     def get_conn(self) -> MailgunClient:
         return self.client
 
     def domain(self, domain: str | None = None) -> str:
         """``domain`` if given, else the connection's ``default_domain``; an error when neither is set."""
-        chosen = domain or self.config.default_domain
-        if not chosen:
-            raise MailgunConfigError(
-                f"No domain given and connection {self.mailgun_conn_id!r} has no default_domain extra."
-            )
-        return chosen
+        return sending_domain(self.config, self.mailgun_conn_id, domain)
+
+    def request_stats(self) -> dict[str, int]:
+        """Requests made through this hook so far: ``attempts``, ``retries``, ``status_<code>``, and
+        failures by kind; empty before the first request (no client is created to answer)."""
+        return self._client.request_stats() if self._client is not None else {}
+
+    def describe_requests(self) -> str:
+        """:meth:`request_stats` in one log line, e.g. ``attempts 12, retries 1, status_200 11``."""
+        return describe(self.request_stats())
 
     def close(self) -> None:
-        if "client" in self.__dict__:
-            self.client.close()
-            del self.__dict__["client"]
+        """Close the client's connections (a later call opens new ones)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key, region, default domain and Maton connection; a failure names the fix.
 
-        See :mod:`airflow_provider_mailgun.hooks.connection_check` for the cases recognised.
+        See :mod:`airflow_provider_mailgun._connection.check` for the cases recognised.
         """
-        from airflow_provider_mailgun.hooks.connection_check import check_connection
-
         try:
             config = self.config
         except MailgunError as err:
@@ -212,8 +223,6 @@ class MailgunHook(BaseHook):
 
     @classmethod
     def _form_metadata(cls) -> dict[str, Any]:
-        from airflow_provider_mailgun.get_provider_info import get_provider_info
-
         for entry in get_provider_info()["connection-types"]:
             if entry["connection-type"] == cls.conn_type:
                 return dict(entry)

@@ -34,15 +34,21 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_mailgun._analytics.pages import export_pages
+from airflow_provider_mailgun._analytics.plan import SOURCES, ExportPlan, ReportPlan
+from airflow_provider_mailgun._analytics.report import metrics_query, report_rows
+from airflow_provider_mailgun._analytics.rows import LineOrder, ordered_chunks
+from airflow_provider_mailgun._analytics.writer import write_atomically
+from airflow_provider_mailgun._common.compat import ObjectStoragePath, failure_without_retry
+from airflow_provider_mailgun._common.mailgun_names import EVENTS_API_TYPES, LOG_EVENTS
+from airflow_provider_mailgun.exceptions import MailgunQueryError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-
-DEFAULT_CONN_ID = "maton_default"
 DEFAULT_START = "{{ data_interval_start }}"
 DEFAULT_END = "{{ data_interval_end }}"
-SOURCES = ("auto", "logs", "events")
 
 
 class MailgunExportEventsOperator(BaseOperator):
@@ -69,7 +75,7 @@ class MailgunExportEventsOperator(BaseOperator):
         self,
         *,
         path: Any,
-        mailgun_conn_id: str = DEFAULT_CONN_ID,
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         storage_conn_id: str | None = None,
         start: Any = DEFAULT_START,
         end: Any = DEFAULT_END,
@@ -96,12 +102,6 @@ class MailgunExportEventsOperator(BaseOperator):
         _check_literals(source=source, events=events, tags=tags, domains=domains)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_mailgun._analytics.pages import export_pages
-        from airflow_provider_mailgun._analytics.plan import ExportPlan
-        from airflow_provider_mailgun._analytics.rows import LineOrder, ordered_chunks
-        from airflow_provider_mailgun._analytics.writer import write_atomically
-        from airflow_provider_mailgun.client.errors import MailgunQueryError
-
         try:
             plan = ExportPlan.build(
                 start=_value(self.start),
@@ -112,17 +112,16 @@ class MailgunExportEventsOperator(BaseOperator):
                 source=self.source,
             )
         except MailgunQueryError as err:
-            raise _fail(str(err)) from None
+            raise failure_without_retry(str(err)) from None
         target = _target(self.path, self.storage_conn_id, plan.start, plan.end)
-        hook = _hook(self.mailgun_conn_id)
-        before = _attempts(hook)
+        hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         try:
             source, pages = export_pages(hook.client, plan, default_domain=hook.config.default_domain)
             order = LineOrder()
             size = write_atomically(target, ordered_chunks(pages, order))
-            requests = _attempts(hook) - before
+            requests = hook.request_stats().get("attempts", 0)
         except MailgunQueryError as err:
-            raise _fail(str(err)) from None
+            raise failure_without_retry(str(err)) from None
         finally:
             hook.close()
         result = {
@@ -160,7 +159,7 @@ class MailgunEngagementReportOperator(BaseOperator):
     def __init__(
         self,
         *,
-        mailgun_conn_id: str = DEFAULT_CONN_ID,
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         start: Any = DEFAULT_START,
         end: Any = DEFAULT_END,
         tags: Any = None,
@@ -176,20 +175,15 @@ class MailgunEngagementReportOperator(BaseOperator):
         _check_literals(tags=tags, domains=domains)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_mailgun._analytics.plan import ReportPlan
-        from airflow_provider_mailgun._analytics.report import metrics_query, report_rows
-        from airflow_provider_mailgun.client.errors import MailgunQueryError
-
-        hook = _hook(self.mailgun_conn_id)
+        hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         try:
             plan = ReportPlan.build(
                 start=_value(self.start), end=_value(self.end), tags=self.tags, domains=self.domains
             )
-            before = _attempts(hook)
             rows = report_rows(hook.metrics.iter(**metrics_query(plan)))
-            requests = _attempts(hook) - before
+            requests = hook.request_stats().get("attempts", 0)
         except MailgunQueryError as err:
-            raise _fail(str(err)) from None
+            raise failure_without_retry(str(err)) from None
         finally:
             hook.close()
         self.log.info("Engagement report: %d tag-day rows.", len(rows))
@@ -201,16 +195,6 @@ class MailgunEngagementReportOperator(BaseOperator):
         }
 
 
-def _hook(conn_id: str) -> MailgunHook:
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-
-    return MailgunHook(mailgun_conn_id=conn_id)
-
-
-def _attempts(hook: MailgunHook) -> int:
-    return int(hook.client.transport.stats.snapshot().get("attempts", 0))
-
-
 def _value(value: Any) -> Any:
     """A rendered template is text; an empty one means "not given"."""
     if isinstance(value, str) and not value.strip():
@@ -219,11 +203,6 @@ def _value(value: Any) -> Any:
 
 
 def _target(path: Any, conn_id: str | None, start: datetime, end: datetime) -> Any:
-    try:
-        from airflow.sdk import ObjectStoragePath
-    except ImportError:  # Airflow 3.0
-        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
-
     text = str(path)
     target = path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(text, conn_id=conn_id)
     if text.endswith("/"):
@@ -239,10 +218,6 @@ def _check_literals(**values: Any) -> None:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}.")
     events = values.get("events")
     if isinstance(events, list | tuple) and events:
-        # Imported only here: a DAG file that names no event types does not load the client.
-        from airflow_provider_mailgun._analytics.plan import EVENTS_API_TYPES
-        from airflow_provider_mailgun.client.analytics_query import LOG_EVENTS
-
         unknown = [e for e in events if isinstance(e, str) and "{{" not in e and e not in LOG_EVENTS]
         if unknown:
             raise ValueError(f"Unknown event type(s) {unknown}; expected some of {', '.join(LOG_EVENTS)}.")
@@ -256,10 +231,3 @@ def _check_literals(**values: Any) -> None:
         given = values.get(name)
         if isinstance(given, list | tuple) and any(isinstance(v, str) and not v.strip() for v in given):
             raise ValueError(f"{name} must not contain empty names, got {given!r}.")
-
-
-def _fail(message: str) -> Exception:
-    """A failure retrying cannot fix (bad input): the task fails without retries."""
-    from airflow_provider_mailgun._compat import AirflowFailException
-
-    return AirflowFailException(message)

@@ -14,9 +14,9 @@ A nightly mirror of a CSV export, where people who opted out stay opted out::
 
 ``members`` is a list of addresses or ``{"address", "name", "vars", "subscribed"}`` objects, another
 task's XCom of one, or a path to a CSV or JSON Lines file (see
-:mod:`airflow_provider_mailgun.operators.list_sources` for the formats). The sync reads the list
+:mod:`airflow_provider_mailgun._list_sync.sources` for the formats). The sync reads the list
 (100 members a page), diffs it against the source
-(:mod:`airflow_provider_mailgun.operators.list_sync_plan`), then writes adds and updates through
+(:mod:`airflow_provider_mailgun._list_sync.plan`), then writes adds and updates through
 ``members.json`` with upsert (1000 a call) and removals as one delete each, in parallel within the
 connection's rate limit. Fields a source row leaves out keep their current values; when an address
 appears twice, the later row wins for the fields it carries.
@@ -44,19 +44,43 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from airflow_provider_mailgun.operators.list_sync_plan import MODES, REMOVALS, Mode, Removal
+from airflow_provider_mailgun._common.addresses import offenders_message, parse_address
+from airflow_provider_mailgun._common.compat import failure_without_retry
+from airflow_provider_mailgun._common.concurrency import run_parallel
+from airflow_provider_mailgun._list_sync.plan import (
+    MODES,
+    REMOVALS,
+    Differences,
+    MemberState,
+    Mode,
+    Removal,
+    SyncPlan,
+    apply_plan,
+    batches,
+    check_guards,
+    current_entry,
+    find_differences,
+    plan_sync,
+    upload_body,
+)
+from airflow_provider_mailgun._list_sync.sources import SourceRead, read_source
+from airflow_provider_mailgun.client.api.lists import MAX_MEMBERS_PER_UPLOAD
+from airflow_provider_mailgun.exceptions import (
+    IncompleteOperationError,
+    InvalidAddressError,
+    ListSourceError,
+    ListSyncGuardError,
+    MailgunNotFoundError,
+)
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.operators.list_sources import SourceRead
-    from airflow_provider_mailgun.operators.list_sync_plan import Differences, MemberState, SyncPlan
-
 log = logging.getLogger(__name__)
 
-DEFAULT_CONN_ID = "maton_default"  # the hook's default connection
 ACCESS_LEVELS = ("readonly", "members", "everyone")
 ON_INVALID = ("fail", "skip")
 MEMBERS_PAGE = 100  # the API's maximum
@@ -102,7 +126,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         *,
         list_address: str,
         members: Any,
-        mailgun_conn_id: str = DEFAULT_CONN_ID,
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         mode: Mode = "upsert",
         removal: Removal = "delete",
         max_removal_fraction: float = 0.2,
@@ -148,7 +172,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
         self.list_description = list_description
         self.list_access_level = list_access_level
         self.max_concurrency = max_concurrency
-        self.transport_stats: dict[str, int] = {}
+        self.request_stats: dict[str, int] = {}
 
     def render_template(
         self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
@@ -160,20 +184,16 @@ class MailgunSyncListMembersOperator(BaseOperator):
         return super().render_template(content, context, jinja_env, seen_oids)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         try:
             return self._sync(hook)
         finally:
-            if "client" in hook.__dict__:
-                self.transport_stats = hook.client.transport.stats.snapshot()
-                log.info("Requests: %s", _format_stats(self.transport_stats))
+            self.request_stats = hook.request_stats()
+            if self.request_stats:
+                log.info("Requests: %s", hook.describe_requests())
             hook.close()
 
     def _sync(self, hook: MailgunHook) -> dict[str, Any]:
-        from airflow_provider_mailgun.operators.list_sync_plan import apply_plan
-
         list_address = self._checked_list_address()
         source = self._read_source()
         exists = self._list_exists(hook, list_address)
@@ -201,13 +221,10 @@ class MailgunSyncListMembersOperator(BaseOperator):
         return result
 
     def _read_source(self) -> SourceRead:
-        from airflow_provider_mailgun.operators.list_sources import ListSourceError, read_source
-        from airflow_provider_mailgun.utils.addresses import offenders_message
-
         try:
             source = read_source(self.members)
         except ListSourceError as err:
-            raise _fail(str(err)) from None
+            raise failure_without_retry(str(err)) from None
         log.info(
             "Source: %s rows, %s distinct valid members, %s invalid, %s duplicates merged.",
             f"{source.rows:,}",
@@ -218,17 +235,13 @@ class MailgunSyncListMembersOperator(BaseOperator):
         if source.invalid:
             message = offenders_message("member", source.invalid)
             if self.on_invalid == "fail":
-                raise _fail(f"{message}. Nothing was written; fix the source or set on_invalid='skip'.")
+                raise failure_without_retry(
+                    f"{message}. Nothing was written; fix the source or set on_invalid='skip'."
+                )
             log.warning("Skipping %s", message)
         return source
 
     def _plan(self, current: dict[str, MemberState], source: SourceRead, list_address: str) -> SyncPlan:
-        from airflow_provider_mailgun.operators.list_sync_plan import (
-            ListSyncGuardError,
-            check_guards,
-            plan_sync,
-        )
-
         plan = plan_sync(
             current, source.members, mode=self.mode, removal=self.removal, resubscribe=self.resubscribe
         )
@@ -244,7 +257,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
                 source_note=f"{source.rows:,} rows read, {len(source.invalid):,} invalid",
             )
         except ListSyncGuardError as err:
-            raise _fail(str(err)) from None
+            raise failure_without_retry(str(err)) from None
         counts = plan.counts()
         log.info(
             "Plan: %s add %s, update %s, %s %s; %s unchanged.",
@@ -264,22 +277,18 @@ class MailgunSyncListMembersOperator(BaseOperator):
         return plan
 
     def _checked_list_address(self) -> str:
-        from airflow_provider_mailgun.utils.addresses import InvalidAddressError, parse_address
-
         try:
             return parse_address(str(self.list_address or "")).email
         except InvalidAddressError as err:
-            raise _fail(f"list_address {self.list_address!r} is not valid: {err}.") from None
+            raise failure_without_retry(f"list_address {self.list_address!r} is not valid: {err}.") from None
 
     def _list_exists(self, hook: MailgunHook, list_address: str) -> bool:
-        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
-
         try:
             found = hook.lists.get(list_address)
         except MailgunNotFoundError:
             if self.create_list:
                 return False
-            raise _fail(
+            raise failure_without_retry(
                 f"Mailing list {list_address} not found; create it first or set create_list=True."
             ) from None
         count = found.get("members_count")
@@ -301,7 +310,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
     ) -> None:
         """Read the unsubscribed members again just before writing: an opt-out made during the read
         must not be written back as subscribed (upserts carry ``subscribed``) nor deleted."""
-        from airflow_provider_mailgun.operators.list_sync_plan import keep_new_opt_outs
+        from airflow_provider_mailgun._list_sync.plan import keep_new_opt_outs
 
         opted_out = {
             str(item.get("address") or "").lower()
@@ -314,19 +323,12 @@ class MailgunSyncListMembersOperator(BaseOperator):
 
     @staticmethod
     def _read_members(hook: MailgunHook, list_address: str) -> Iterator[tuple[str, MemberState]]:
-        from airflow_provider_mailgun.operators.list_sync_plan import current_entry
-
         for page in hook.members.pages(list_address, limit=MEMBERS_PAGE):
             for item in page.items:
                 yield current_entry(item)
 
     def _write(self, hook: MailgunHook, list_address: str, plan: SyncPlan) -> bool:
         """Upserts, then deletes; returns whether Mailgun applies some upload in the background."""
-        from airflow_provider_mailgun.client.api.lists import MAX_MEMBERS_PER_UPLOAD
-        from airflow_provider_mailgun.client.errors import MailgunNotFoundError
-        from airflow_provider_mailgun.operators.list_sync_plan import batches, upload_body
-        from airflow_provider_mailgun.utils.concurrency import run_parallel
-
         workers = self.max_concurrency
         failures: list[str] = []
         background = False
@@ -358,7 +360,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
             log.info("Deleted %s of %s members.", f"{deleted:,}", f"{len(deletes):,}")
         if failures:
             shown = "; ".join(failures[:SHOWN_FAILURES])
-            raise RuntimeError(
+            raise IncompleteOperationError(
                 f"{len(failures):,} write(s) to {list_address} failed after retries: {shown}. "
                 "The list is partly synced; running the task again completes it."
             )
@@ -372,10 +374,6 @@ class MailgunSyncListMembersOperator(BaseOperator):
         background: bool,
         source_count: int,
     ) -> None:
-        from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
-
-        from airflow_provider_mailgun.operators.list_sync_plan import find_differences
-
         def compare() -> Differences:
             return find_differences(expected, self._read_members(hook, list_address))
 
@@ -397,8 +395,8 @@ class MailgunSyncListMembersOperator(BaseOperator):
         )
         differences = retrying(compare)
         if differences:
-            # Not a _fail: a retry of the task writes the difference again, which may well fix it.
-            raise RuntimeError(
+            # Retries allowed: a retry of the task writes the difference again, which may well fix it.
+            raise IncompleteOperationError(
                 f"List {list_address} does not match the source after the sync"
                 f"{f' (waited up to {timeout:.0f} s for background uploads)' if background else ''}: "
                 f"{differences.summary()}."
@@ -406,17 +404,6 @@ class MailgunSyncListMembersOperator(BaseOperator):
         log.info("Verified: %s matches the source (%s source members).", list_address, f"{source_count:,}")
 
 
-def _fail(message: str) -> Exception:
-    """The error that fails the task without retries: bad input or a guard, not a passing glitch."""
-    from airflow_provider_mailgun._compat import AirflowFailException
-
-    return AirflowFailException(message)
-
-
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
-
-
-def _format_stats(stats: dict[str, int]) -> str:
-    return ", ".join(f"{key} {value:,}" for key, value in sorted(stats.items())) or "none"

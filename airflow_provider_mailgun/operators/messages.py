@@ -29,14 +29,34 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mailgun.operators.rendering import PlainStringsRenderFast
+from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun._send.execution import (
+    ON_AMBIGUOUS,
+    PlanSender,
+    completed_result,
+    send_result,
+    send_summary,
+)
+from airflow_provider_mailgun._send.fields import SendSpec
+from airflow_provider_mailgun._send.ledger import (
+    LedgerHead,
+    SendLedger,
+    chunk_count,
+    ledger_scope,
+    new_generation,
+)
+from airflow_provider_mailgun._send.plan import build_plan
+from airflow_provider_mailgun._send.rendering import PlainStringsRenderFast
+from airflow_provider_mailgun.exceptions import SendInputError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_mailgun.operators.send_ledger import SendLedger
-
 ON_INVALID = ("fail", "skip")
+#: The message arguments: kept on the operator under their own names (Jinja renders them in place)
+#: and handed to the planner as a SendSpec, so the signature below is the one place they are written.
+MESSAGE_ARGUMENTS = SendSpec._fields
 
 
 class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
@@ -128,7 +148,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self,
         *,
         to: Any,
-        mailgun_conn_id: str = "maton_default",
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         domain: str | None = None,
         from_email: str | None = None,
         cc: Any = None,
@@ -163,72 +183,34 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         resend_after_clear: bool = False,
         **kwargs: Any,
     ) -> None:
+        arguments = dict(locals())  # first, before anything else is bound: the arguments as given
         super().__init__(**kwargs)
-        from airflow_provider_mailgun.operators.send_execution import ON_AMBIGUOUS
-
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}.")
         if on_ambiguous not in ON_AMBIGUOUS:
             raise ValueError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {on_ambiguous!r}.")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}.")
-        self.to = to
+        for name in MESSAGE_ARGUMENTS:
+            setattr(self, name, arguments[name])
         self.mailgun_conn_id = mailgun_conn_id
         self.domain = domain
-        self.from_email = from_email
-        self.cc = cc
-        self.bcc = bcc
-        self.subject = subject
-        self.text = text
-        self.html = html
-        self.template = template
-        self.template_version = template_version
-        self.template_variables = template_variables
-        self.variables = variables
-        self.recipient_variables = recipient_variables
-        self.tags = tags
-        self.tracking = tracking
-        self.tracking_clicks = tracking_clicks
-        self.tracking_opens = tracking_opens
-        self.delivery_time = delivery_time
-        self.test_mode = test_mode
-        self.require_tls = require_tls
-        self.headers = headers
-        self.reply_to = reply_to
-        self.attachments = attachments
-        self.inline = inline
-        self.mime_message = mime_message
-        self.options = options
-        self.batch = batch
-        self.batch_size = batch_size
         self.max_concurrency = max_concurrency
-        self.on_invalid = on_invalid
         self.on_ambiguous = on_ambiguous
         self.reconcile_timeout = reconcile_timeout
         self.resend_after_clear = resend_after_clear
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_mailgun._compat import AirflowFailException
-        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-        from airflow_provider_mailgun.operators.message_plan import SendInputError, build_plan
-        from airflow_provider_mailgun.operators.send_execution import PlanSender, send_result, send_summary
-        from airflow_provider_mailgun.operators.send_ledger import (
-            SendLedger,
-            chunk_count,
-            ledger_scope,
-            new_generation,
-        )
-
         started = time.time()
         ledger = SendLedger.for_context(context)
         head = ledger.read_head()
         cycle = _cycle(context)
-        if head is not None and head.get("d"):
+        if head is not None and head.completed_at is not None:
             done = self._completed_earlier(ledger, head, cycle)
             if done is not None:
                 return done
             head = None  # resend_after_clear: a new send, with batch keys of its own
-        generation = head["g"] if head is not None else new_generation()
+        generation = head.generation if head is not None else new_generation()
         scope = ledger_scope(context)
         try:
             plan = build_plan(self._spec(), f"{scope}__{generation}" if generation else scope)
@@ -249,7 +231,6 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             self.max_concurrency,
         )
         chunks = chunk_count(len(plan.batches))
-        ledger.fingerprint = plan.fingerprint
         ledger.begin(generation, chunks)
         sender = PlanSender(
             hook,
@@ -259,12 +240,12 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             max_concurrency=self.max_concurrency,
             on_ambiguous=self.on_ambiguous,
             reconcile_timeout=self.reconcile_timeout,
-            log=self.log,
         )
         try:
             outcome = sender.run()
         finally:
-            self._log_transport(hook)
+            if hook.request_stats().get("retries"):
+                self.log.info("Requests: %s", hook.describe_requests())
             hook.close()
         summary = send_summary(plan, outcome, domain, started)
         # Kept, not deleted: Airflow records success only after execute() returns (XCom, then the
@@ -281,15 +262,13 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         return result
 
     def _completed_earlier(
-        self, ledger: SendLedger, head: dict[str, Any], cycle: int | None
+        self, ledger: SendLedger, head: LedgerHead, cycle: int | None
     ) -> dict[str, Any] | None:
         """The result of this task instance's completed send, unless it is to be sent again."""
-        from airflow_provider_mailgun.operators.send_execution import completed_result
-
         result = completed_result(head, ledger.completed_records(head))
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(head["d"])))
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(head.completed_at or 0.0))
         what = f"{len(result['message_ids'])} message(s) to {result.get('recipients', 0)} recipient(s)"
-        cleared = cycle is not None and head.get("c") is not None and cycle != head.get("c")
+        cleared = cycle is not None and head.cycle is not None and cycle != head.cycle
         if not cleared:
             # A retry after a crash that came once the send had completed (before Airflow recorded
             # success): the send is done; hand on its result.
@@ -312,45 +291,9 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         )
         return None
 
-    def _spec(self) -> Any:
-        from airflow_provider_mailgun.operators.message_plan import SendSpec
-
-        return SendSpec(
-            to=self.to,
-            from_email=self.from_email,
-            cc=self.cc,
-            bcc=self.bcc,
-            subject=self.subject,
-            text=self.text,
-            html=self.html,
-            template=self.template,
-            template_version=self.template_version,
-            template_variables=self.template_variables,
-            variables=self.variables,
-            recipient_variables=self.recipient_variables,
-            tags=self.tags,
-            tracking=self.tracking,
-            tracking_clicks=self.tracking_clicks,
-            tracking_opens=self.tracking_opens,
-            delivery_time=self.delivery_time,
-            test_mode=self.test_mode,
-            require_tls=self.require_tls,
-            headers=self.headers,
-            reply_to=self.reply_to,
-            attachments=self.attachments,
-            inline=self.inline,
-            mime_message=self.mime_message,
-            options=self.options,
-            batch=self.batch,
-            batch_size=self.batch_size,
-            on_invalid=self.on_invalid,
-        )
-
-    def _log_transport(self, hook: Any) -> None:
-        if "client" in hook.__dict__:
-            stats = hook.client.transport.stats.snapshot()
-            if stats.get("retries"):
-                self.log.info("Transport: %s", stats)
+    def _spec(self) -> SendSpec:
+        """The message arguments as rendered for this try."""
+        return SendSpec(**{name: getattr(self, name) for name in MESSAGE_ARGUMENTS})
 
 
 def _cycle(context: Any) -> int | None:

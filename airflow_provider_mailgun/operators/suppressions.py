@@ -43,24 +43,25 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_mailgun.operators.suppression_rules import (
+from airflow_provider_mailgun._common.compat import failure_without_retry
+from airflow_provider_mailgun._common.concurrency import run_parallel
+from airflow_provider_mailgun._suppressions.rules import (
     SUPPRESSION_TYPES,
-    RuleError,
     SuppressionRules,
     matching_addresses,
     record_address,
     target_addresses,
 )
+from airflow_provider_mailgun.exceptions import IncompleteOperationError, MailgunNotFoundError, RuleError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_mailgun.client.api.suppressions import SuppressionTable
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONN_ID = "maton_default"  # the hook's default connection
 SAMPLE_SIZE = 20
 PAGE_SIZE = 1000
 PROGRESS_EVERY = 1000
@@ -98,7 +99,7 @@ class MailgunClearBouncesOperator(BaseOperator):
     def __init__(
         self,
         *,
-        mailgun_conn_id: str = DEFAULT_CONN_ID,
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         domain: str | None = None,
         suppression_type: str | None = None,
         addresses: Any = None,
@@ -185,10 +186,7 @@ class MailgunClearBouncesOperator(BaseOperator):
                 None if self.addresses is None else target_addresses(self.addresses, self.suppression_type)
             )
         except ValueError as err:
-            raise _fail(str(err)) from None
-
-        from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-
+            raise failure_without_retry(str(err)) from None
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         try:
             domain = hook.domain(self.domain)
@@ -200,7 +198,7 @@ class MailgunClearBouncesOperator(BaseOperator):
             else:
                 assert rules is not None
                 result = self._clear_by_rules(table, domain, rules)
-            log.info("Requests: %s", _stats_line(hook))
+            log.info("Requests: %s", hook.describe_requests())
             return result
         finally:
             hook.close()
@@ -269,9 +267,6 @@ class MailgunClearBouncesOperator(BaseOperator):
         Each call is retried by the client on transient errors (deletes and reads are idempotent).
         After the first lasting failure no new call starts: a wrong key should not cost 5,000 tries.
         """
-        from airflow_provider_mailgun.client import MailgunNotFoundError
-        from airflow_provider_mailgun.utils.concurrency import run_parallel
-
         stop = threading.Event()
         missing: list[str] = []
         failures: list[tuple[str, BaseException]] = []
@@ -294,7 +289,7 @@ class MailgunClearBouncesOperator(BaseOperator):
                 log.info("%s: %d of %d done.", what.capitalize(), done, len(addresses))
         if failures:
             address, first = failures[0]
-            raise RuntimeError(
+            raise IncompleteOperationError(
                 f"{len(failures)} of {len(addresses)} {what} on {self.suppression_type} failed after "
                 f"retries ({done - len(failures)} finished, the rest not started); first, for {address}: "
                 f"{first}. Running the task again is safe: deletes are idempotent."
@@ -303,7 +298,7 @@ class MailgunClearBouncesOperator(BaseOperator):
 
     def _guard(self, count: int) -> None:
         if self.max_deletions is not None and count > self.max_deletions:
-            raise _fail(
+            raise failure_without_retry(
                 f"{count} {self.suppression_type} would be deleted, more than max_deletions="
                 f"{self.max_deletions}; nothing was deleted. Narrow the rules or raise max_deletions."
             )
@@ -360,15 +355,3 @@ def _literal(value: Any) -> bool:
     if isinstance(value, Mapping):
         return all(_literal(item) for item in value.values())
     return False
-
-
-def _stats_line(hook: MailgunHook) -> str:
-    counts = hook.client.transport.stats.snapshot()
-    return ", ".join(f"{key}={value}" for key, value in sorted(counts.items())) or "none"
-
-
-def _fail(message: str) -> Exception:
-    """A failure that retrying cannot fix (bad input, guard tripped): no task retries."""
-    from airflow_provider_mailgun._compat import AirflowFailException
-
-    return AirflowFailException(message)

@@ -20,8 +20,8 @@ than ``max_age_seconds`` or more than a minute ahead, or its token was used befo
 names an asset that is not listed in ``assets`` (404, only after the signature passed, so
 strangers cannot probe names); it is signed but carries no event (406, which Mailgun does not
 retry). The token and the event id are claimed in the same transaction as the asset event
-(:mod:`.webhook_assets`), so a replay is refused and a re-post of the same event is acknowledged
-without a second asset event, across api-server workers on Airflow 3.3+.
+(:mod:`airflow_provider_mailgun._webhooks.assets`), so a replay is refused and a re-post of the
+same event is acknowledged without a second asset event, across api-server workers on Airflow 3.3+.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class MailgunWebhookPlugin(AirflowPlugin):
         if settings is None:
             cls.fastapi_apps = []
             return
-        from airflow_provider_mailgun.plugins.webhook_app import create_app
+        from airflow_provider_mailgun._webhooks.app import create_app
 
         app = create_app(settings)
         cls.fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Mailgun webhooks"}]

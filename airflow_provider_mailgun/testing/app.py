@@ -37,24 +37,30 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
-from airflow_provider_mailgun.testing import (
-    routes_account,
-    routes_analytics,
-    routes_control,
-    routes_domains,
-    routes_events,
-    routes_inbox,
-    routes_lists,
-    routes_maton,
-    routes_messages,
-    routes_suppressions,
-    routes_templates,
+from airflow_provider_mailgun.testing.api import (
+    account,
+    analytics,
+    domains,
+    events,
+    lists,
+    maton,
+    messages,
+    suppressions,
+    templates,
 )
-from airflow_provider_mailgun.testing.context import SCOPE_KEY, RequestContext, context
+from airflow_provider_mailgun.testing.api.context import SCOPE_KEY, RequestContext, context
+from airflow_provider_mailgun.testing.control import routes as control_routes
+from airflow_provider_mailgun.testing.control.faults import is_send, retry_headers
 from airflow_provider_mailgun.testing.defaults import CTRL_PREFIX, EU_PREFIX, GATEWAY_PREFIX
-from airflow_provider_mailgun.testing.faults import is_send, retry_headers
-from airflow_provider_mailgun.testing.state import EmulatorState
-from airflow_provider_mailgun.testing.util import json_response, message_response, rfc2822, text_response
+from airflow_provider_mailgun.testing.inbox import routes as inbox_routes
+from airflow_provider_mailgun.testing.model.state import EmulatorState
+from airflow_provider_mailgun.testing.util import (
+    ApiError,
+    json_response,
+    message_response,
+    rfc2822,
+    text_response,
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -67,17 +73,17 @@ def create_app(state: EmulatorState) -> EmulatorASGI:
     """Build the full application for ``state``."""
     routes: list[BaseRoute] = []
     for module in (
-        routes_messages,
-        routes_events,
-        routes_suppressions,
-        routes_lists,
-        routes_domains,
-        routes_account,
-        routes_templates,
-        routes_analytics,
-        routes_maton,
-        routes_control,
-        routes_inbox,
+        messages,
+        events,
+        suppressions,
+        lists,
+        domains,
+        account,
+        templates,
+        analytics,
+        maton,
+        control_routes,
+        inbox_routes,
     ):
         routes.extend(module.routes(state))
     api = FastAPI(
@@ -85,9 +91,14 @@ def create_app(state: EmulatorState) -> EmulatorASGI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     return EmulatorASGI(state, api, routes)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return message_response(exc.message, exc.status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported here so that --help works even without the server dependencies.
     from airflow_provider_mailgun.testing.app import create_app
-    from airflow_provider_mailgun.testing.faults import FaultSpec
+    from airflow_provider_mailgun.testing.control.faults import FaultSpec
+    from airflow_provider_mailgun.testing.model.state import EmulatorConfig, EmulatorState
     from airflow_provider_mailgun.testing.server import base_urls, bind_socket, make_server
-    from airflow_provider_mailgun.testing.state import EmulatorConfig, EmulatorState
 
     try:
         faults = FaultSpec.parse(args.faults)

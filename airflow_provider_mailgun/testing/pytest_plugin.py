@@ -14,7 +14,9 @@ Fixtures:
 Example::
 
     def test_send(mailgun_emulator, mailgun_conn_id):
-        MailgunHook(mailgun_conn_id).send(...)
+        hook = MailgunHook(mailgun_conn_id)
+        hook.messages.send(hook.domain(), {"from": "me@mg.example.com", "to": "bob@example.com",
+                                           "subject": "Hi", "text": "Hello"})
         assert mailgun_emulator.messages(recipient="bob@example.com")
 
 Importing this module is cheap (pytest loads it for every run): the server is imported lazily.

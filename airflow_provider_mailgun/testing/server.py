@@ -24,8 +24,10 @@ from typing import Any
 
 import uvicorn
 
-from airflow_provider_mailgun.testing import feedback, introspect
 from airflow_provider_mailgun.testing.app import create_app
+from airflow_provider_mailgun.testing.control import feedback, introspect
+from airflow_provider_mailgun.testing.control.engagement import engage
+from airflow_provider_mailgun.testing.control.faults import FaultSpec
 from airflow_provider_mailgun.testing.defaults import (
     CTRL_PREFIX,
     DEFAULT_DOMAIN,
@@ -36,11 +38,10 @@ from airflow_provider_mailgun.testing.defaults import (
     EU_PREFIX,
     GATEWAY_PREFIX,
 )
-from airflow_provider_mailgun.testing.faults import FaultSpec
-from airflow_provider_mailgun.testing.lists import MailingList, make_member
-from airflow_provider_mailgun.testing.state import SUPPRESSION_KINDS, EmulatorConfig, EmulatorState
-from airflow_provider_mailgun.testing.suppressions import make_record, merge_unsubscribe
-from airflow_provider_mailgun.testing.webhooks import DEFAULT_RETRY_DELAYS
+from airflow_provider_mailgun.testing.model.lists import MailingList, make_member
+from airflow_provider_mailgun.testing.model.state import SUPPRESSION_KINDS, EmulatorConfig, EmulatorState
+from airflow_provider_mailgun.testing.model.suppressions import make_record, merge_unsubscribe
+from airflow_provider_mailgun.testing.model.webhooks import DEFAULT_RETRY_DELAYS
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -199,7 +200,7 @@ class MailgunEmulator:
 
     @property
     def webhook_signing_key(self) -> str:
-        """The key webhook posts are signed with (see :mod:`.webhooks`)."""
+        """The key webhook posts are signed with (see :mod:`.model.webhooks`)."""
         return self.config.webhook_signing_key
 
     # ------------------------------------------------------------ read-outs
@@ -256,9 +257,7 @@ class MailgunEmulator:
         introspect.set_gateway_forwards_newer_apis(self.state, forward)
 
     def engage(self, event: str, **which: Any) -> int:
-        """Recipients open, click or unsubscribe: see :func:`.engagement.engage`; returns the count."""
-        from airflow_provider_mailgun.testing.engagement import engage
-
+        """Recipients open, click or unsubscribe (see :func:`.control.engagement.engage`); the count."""
         return engage(self.state, event, **which)
 
     def advance_events(self, seconds: float) -> None:

@@ -1,4 +1,4 @@
-"""Small helpers shared by the emulator modules: dates, addresses and JSON responses.
+"""Small helpers shared by the emulator modules: dates, addresses, JSON responses and ApiError.
 
 Example::
 
@@ -26,6 +26,20 @@ JSON_TYPE = "application/json"
 _ADDR = r"[^\s@<>(),;:\"\[\]]+@[^\s@<>(),;:\"\[\]]+\.[^\s@<>(),;:\"\[\]]+"
 _ADDR_RE = re.compile(_ADDR)
 _MANY_RE = re.compile(f"(?:{_ADDR}\n)*")
+
+
+class ApiError(Exception):
+    """An answer in Mailgun's ``{"message": ...}`` shape, raised from a route handler.
+
+    The app turns it into the response, so a handler states a refusal in one line::
+
+        raise ApiError("Domain not found", 404)
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -146,6 +160,17 @@ def dedupe(entries: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
             seen.add(key)
             out.append(entry)
     return out
+
+
+def json_object(raw: str | None) -> dict[str, Any] | None:
+    """A form field holding a JSON object: the dict, ``{}`` when absent, ``None`` when it is not one."""
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def int_param(value: str | None, default: int) -> int | None:

@@ -11,17 +11,19 @@ one trigger event per poll that found new ones (so one asset event per batch, no
     with DAG("on_unsubscribes", schedule=[unsubscribes]): ...
 
 (``example_dags/mailgun_complaints_unsubscribe.py`` watches complaints and permanent bounces.)
-The payload (see :mod:`.event_batch`) reaches the DAG as
-``triggering_asset_events[unsubscribes][0].extra["payload"]``.
+The payload (see :mod:`airflow_provider_mailgun._watch.batch`) reaches the DAG as
+``triggering_asset_events[unsubscribes][0].extra["payload"]``; :func:`addresses_of_batches` turns
+the payloads of a run into the addresses they concern.
 
 **Exactly once.** Each poll reads every matching event stamped after the window's horizon and
-reports only ids it has not reported (:mod:`.watch_window`), so an event indexed late is still
-reported, once. On Airflow 3.3+ the window is kept in the watched asset's state store and a
-restarted triggerer reads on from it: nothing is missed or repeated. The window is written a few
-seconds after a batch is yielded (``persist_grace``), once the triggerer has stored the asset
-event; a triggerer killed inside those seconds reports that batch again on restart rather than
-risk losing it. Before 3.3 the window lives in memory: a restarted trigger starts from "now" and
-events of the downtime are not reported (their addresses are still in Mailgun's suppression lists).
+reports only ids it has not reported (:mod:`airflow_provider_mailgun._watch.window`), so an event
+indexed late is still reported, once. On Airflow 3.3+ the window is kept in the watched asset's
+state store and a restarted triggerer reads on from it: nothing is missed or repeated. The window
+is written a few seconds after a batch is yielded (``persist_grace``), once the triggerer has
+stored the asset event; a triggerer killed inside those seconds reports that batch again on
+restart rather than risk losing it. Before 3.3 the window lives in memory: a restarted trigger
+starts from "now" and events of the downtime are not reported (their addresses are still in
+Mailgun's suppression lists).
 
 **Events or Logs** (``source``): ``"auto"`` (the default) reads the Events API while it answers
 and the Logs API once Mailgun answers that Events is retired for the account (410), for the rest
@@ -47,21 +49,29 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 # Imported with the module, never inside ``run()``: an import there would block the shared loop.
+from airflow_provider_mailgun._connection.lookup import client_config_async
+from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS
+from airflow_provider_mailgun._watch.batch import DEFAULT_MAX_ADDRESSES, batch_payload
+from airflow_provider_mailgun._watch.cursor import CursorStore, cursor_key, cursor_store
+from airflow_provider_mailgun._watch.sources import (
+    SOURCES,
+    EventsApiSource,
+    EventSource,
+    from_api_item,
+    logs_query,
+    read_window,
+)
+from airflow_provider_mailgun._watch.window import READ_MARGIN, SAME_TIME, EventFilter, WatchWindow
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.errors import MailgunConfigError, MailgunError, MailgunRetiredAPIError
-from airflow_provider_mailgun.hooks.connection_config import MATON_DEFAULT_CONN_ID
-from airflow_provider_mailgun.sensors.event_polling import DEFAULT_SETTLE_SECONDS
-from airflow_provider_mailgun.triggers.event_batch import DEFAULT_MAX_ADDRESSES, batch_payload
-from airflow_provider_mailgun.triggers.event_sources import SOURCES, EventSource, read_window
-from airflow_provider_mailgun.triggers.events import async_client_config, passing_error
-from airflow_provider_mailgun.triggers.watch_cursor import CursorStore, cursor_key, cursor_store
-from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchWindow
+from airflow_provider_mailgun.exceptions import MailgunConfigError, MailgunError, MailgunRetiredAPIError
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.triggers.delivery import passing_error
 
 MAX_BACKOFF_SECONDS = 15 * 60.0
 DEFAULT_PERSIST_GRACE = 5.0
@@ -93,7 +103,7 @@ class MailgunEventTrigger(BaseEventTrigger):
     def __init__(
         self,
         *,
-        mailgun_conn_id: str = MATON_DEFAULT_CONN_ID,
+        mailgun_conn_id: str = MailgunHook.default_conn_name,
         domain: str | None = None,
         events: Sequence[str] = ("complained",),
         severity: str | None = None,
@@ -149,7 +159,7 @@ class MailgunEventTrigger(BaseEventTrigger):
         reading = "logs" if self.source == "logs" else "events"
         while True:
             try:
-                config = await async_client_config(self.mailgun_conn_id)
+                config = await client_config_async(self.mailgun_conn_id)
                 domain = self.domain or (config.default_domain or "").lower()
                 if not domain:
                     raise MailgunConfigError(
@@ -250,3 +260,55 @@ def _non_negative(name: str, value: Any, *, positive: bool = False) -> float:
         kind = "positive" if positive else "non-negative"
         raise ValueError(f"{name} must be a {kind} number, got {value!r}.")
     return number
+
+
+def addresses_of_batches(payloads: Sequence[Mapping[str, Any]], *, mailgun_conn_id: str) -> dict[str, Any]:
+    """What a consuming DAG needs from the batches that triggered it, in one dict::
+
+        {"addresses": [...distinct, lower case...], "batch_ids": [...], "events": {"complained": 2}}
+
+    A batch that listed only its first ``max_addresses`` is read again from Mailgun over its time
+    window (``first_timestamp``..``last_timestamp``) with the watch's filter, so no address is
+    left out (the window may add addresses that were reported in a neighbouring batch too).
+    """
+    found: dict[str, None] = {}
+    events: Counter[str] = Counter()
+    batch_ids = []
+    for payload in payloads:
+        batch_ids.append(str(payload["batch_id"]))
+        events.update(payload.get("events") or {})
+        listed = _read_again(payload, mailgun_conn_id) if payload.get("addresses_truncated") else None
+        for address in listed if listed is not None else payload.get("addresses") or []:
+            found.setdefault(str(address).lower(), None)
+    return {"addresses": list(found), "batch_ids": batch_ids, "events": dict(events)}
+
+
+def _read_again(payload: Mapping[str, Any], mailgun_conn_id: str) -> list[str]:
+    """The recipients of the batch's window, with the watch's whole filter, from the API it came from."""
+    watch = payload.get("watch") or {}
+    wanted = EventFilter(
+        tuple(watch.get("events") or ()),
+        watch.get("severity"),
+        tuple(watch.get("tags") or ()),
+        tuple(watch.get("lists") or ()),
+    )
+    domain = str(payload["domain"])
+    first, last = float(payload["first_timestamp"]), float(payload["last_timestamp"])
+    # The APIs round the edges they are given: ask a little wider, then cut on each event's time.
+    begin, end = first - READ_MARGIN, last + READ_MARGIN
+    hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
+    try:
+        if payload.get("source") == "logs":
+            items = hook.logs.iter(**logs_query(domain, wanted, start=begin, end=end))
+        else:
+            items = hook.events.iter(domain, **{**EventsApiSource.query(begin, wanted), "end": end})
+        recipients = []
+        for item in items:
+            event = from_api_item(item)
+            if event is None or not first - SAME_TIME <= event.timestamp <= last + SAME_TIME:
+                continue
+            if wanted.matches(event) and event.recipient:
+                recipients.append(event.recipient)
+        return recipients
+    finally:
+        hook.close()

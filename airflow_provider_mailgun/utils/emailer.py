@@ -33,9 +33,14 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from airflow_provider_mailgun._common.compat import AirflowNotFoundException, BaseHook
+from airflow_provider_mailgun._connection.config import CONN_TYPES
+from airflow_provider_mailgun._notify.compose import compose_message
+from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
 log = logging.getLogger(__name__)
 
-FALLBACK_CONN_ID = "maton_default"
+FALLBACK_CONN_ID = MailgunHook.default_conn_name
 SMTP_DEFAULT_CONN_ID = "smtp_default"
 # What Airflow 3.3 passes when [email] from_email is unset; not an address Mailgun can send from.
 AIRFLOW_PLACEHOLDER_SENDER = "airflow@airflow"
@@ -67,9 +72,6 @@ def send_email(
     :raises ValueError: bad addresses, no body, missing attachment; nothing was sent.
     :raises airflow_provider_mailgun.client.MailgunError: the connection or the send failed.
     """
-    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.notifications.compose import compose_message
-
     if mime_subtype != "mixed" or mime_charset.lower() not in ("utf-8", "utf8"):
         log.debug("mime_subtype/mime_charset are ignored: Mailgun builds the MIME message (UTF-8).")
     if kwargs:
@@ -101,9 +103,6 @@ def send_email(
 
 def mailgun_conn_id_for(conn_id: str | None) -> str:
     """``conn_id`` when it is a ``maton``/``mailgun`` connection, else ``maton_default`` (with a warning)."""
-    from airflow_provider_mailgun._compat import AirflowNotFoundException, BaseHook
-    from airflow_provider_mailgun.hooks.connection_config import CONN_TYPES
-
     if not conn_id or conn_id == SMTP_DEFAULT_CONN_ID:
         log.warning(
             "Email connection %r is not a Mailgun connection; using %r. Set [email] email_conn_id to a "

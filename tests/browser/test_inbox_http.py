@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_mailgun.testing import MailgunEmulator
-from airflow_provider_mailgun.testing.inbox_search import Query, page_of, parse_query
+from airflow_provider_mailgun.testing.inbox.search import Query, page_of, parse_query
 
 from .conftest import ARTIFACTS
 from .inbox_data import campaign_recipients, recipient_variables
@@ -108,8 +108,8 @@ def test_paging_older_then_newer_visits_every_match_once(found: list[int], limit
 
 def _reference_matches(emu: MailgunEmulator, query: Query) -> list[int]:
     """What the search must find, computed the slow way from fully rendered copies."""
-    from airflow_provider_mailgun.testing.inbox_search import is_whole_address
-    from airflow_provider_mailgun.testing.inbox_timeline import copy_events
+    from airflow_provider_mailgun.testing.inbox.search import is_whole_address
+    from airflow_provider_mailgun.testing.inbox.timeline import copy_events
 
     store, events = emu.state.messages, emu.state.events
     out = []
@@ -185,7 +185,7 @@ SEARCHES = [
 @pytest.mark.parametrize("text", SEARCHES)
 def test_search_finds_exactly_what_a_full_scan_finds(mailgun_emulator: MailgunEmulator, text: str) -> None:
     """The batch-level shortcuts, the indexes and the incremental cache agree with the slow way."""
-    from airflow_provider_mailgun.testing.inbox_search import SearchCache
+    from airflow_provider_mailgun.testing.inbox.search import SearchCache
 
     cache, query = SearchCache(), parse_query(text)
     _mixed_mail(mailgun_emulator, 1)

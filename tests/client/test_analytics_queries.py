@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_mailgun.client import MailgunQueryError
 from airflow_provider_mailgun.client.analytics_query import (
     as_datetime,
     filter_group,
@@ -17,6 +16,7 @@ from airflow_provider_mailgun.client.analytics_query import (
 )
 from airflow_provider_mailgun.client.logs_window import LogsWindow
 from airflow_provider_mailgun.client.paging import body_pages, next_offset_body, next_token_body
+from airflow_provider_mailgun.exceptions import MailgunQueryError
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 T0 = datetime(2026, 3, 9, tzinfo=timezone.utc)

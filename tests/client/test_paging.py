@@ -10,9 +10,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mailgun.client import MailgunClient, UnsafeURLError
+from airflow_provider_mailgun.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.urls import resolve_url, segment, strip_message_id
+from airflow_provider_mailgun.exceptions import UnsafeURLError
 
 ClientFactory = Callable[..., MailgunClient]
 DOMAIN = "mg.example.com"
@@ -220,7 +221,7 @@ def test_a_source_that_never_stops_paging_is_cut_off_with_an_error(
     httpserver: HTTPServer, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_provider_mailgun.client import paging
-    from airflow_provider_mailgun.client.errors import MailgunError
+    from airflow_provider_mailgun.exceptions import MailgunError
 
     monkeypatch.setattr(paging, "MAX_PAGES", 50, raising=False)
     _endless(httpserver, f"/v3/{DOMAIN}/bounces", repeat_items=False)

@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 from airflow_provider_mailgun.client import MailgunClient, paging
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.errors import MailgunError
+from airflow_provider_mailgun.exceptions import MailgunError
 
 ClientFactory = Callable[..., MailgunClient]
 BOUND = 30

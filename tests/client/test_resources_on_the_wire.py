@@ -10,7 +10,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mailgun.client import MailgunClient, MailgunConfigError
+from airflow_provider_mailgun.client import MailgunClient
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 from tests.client.conftest import MATON_KEY
 
 ClientFactory = Callable[..., MailgunClient]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_mailgun.client.errors import MailgunRateLimitError, MailgunServerError
 from airflow_provider_mailgun.client.ratelimit import RateLimiter
 from airflow_provider_mailgun.client.responses import api_message, retry_after_seconds
-from airflow_provider_mailgun.client.retrying import (
+from airflow_provider_mailgun.client.retrying import Safety, should_retry
+from airflow_provider_mailgun.exceptions import (
+    MailgunRateLimitError,
+    MailgunServerError,
     RequestMaybeSentError,
     RequestNotSentError,
-    Safety,
-    should_retry,
 )
 
 NOW = 1_700_000_000.0

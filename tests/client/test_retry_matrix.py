@@ -19,17 +19,18 @@ from urllib3.connection import HTTPConnection
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NameResolutionError, ProtocolError
 from werkzeug import Request, Response
 
-from airflow_provider_mailgun.client import (
+from airflow_provider_mailgun.client import ClientConfig, MailgunClient
+from airflow_provider_mailgun.client.retrying import Safety
+from airflow_provider_mailgun.client.transport import TransportStats, _connection_failure
+from airflow_provider_mailgun.exceptions import (
+    AmbiguousRequestError,
     AmbiguousSendError,
-    ClientConfig,
-    MailgunClient,
     MailgunConnectionError,
     MailgunRateLimitError,
     MailgunServerError,
+    RequestMaybeSentError,
+    RequestNotSentError,
 )
-from airflow_provider_mailgun.client.errors import AmbiguousRequestError
-from airflow_provider_mailgun.client.retrying import RequestMaybeSentError, RequestNotSentError, Safety
-from airflow_provider_mailgun.client.transport import TransportStats, _connection_failure
 from tests.client.conftest import FAST_RETRIES, MAILGUN_KEY
 from tests.client.rawserver import SilentServer
 

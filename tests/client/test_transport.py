@@ -14,12 +14,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from airflow_provider_mailgun.client import (
+from airflow_provider_mailgun.client import ClientConfig, MailgunClient
+from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
+from airflow_provider_mailgun.client.limit_state import BURST_SECONDS, START_FILL
+from airflow_provider_mailgun.exceptions import (
     AmbiguousSendError,
-    ClientConfig,
     MailgunAuthError,
     MailgunBadRequestError,
-    MailgunClient,
     MailgunConnectionError,
     MailgunNotFoundError,
     MailgunRateLimitError,
@@ -27,8 +28,6 @@ from airflow_provider_mailgun.client import (
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
-from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
-from airflow_provider_mailgun.client.limit_state import BURST_SECONDS, START_FILL
 from tests.client.conftest import FAST_RETRIES, MAILGUN_KEY, MATON_KEY
 from tests.client.rawserver import SilentServer, closed_port
 
@@ -292,7 +291,7 @@ def test_each_error_body_format_is_parsed(
 
 
 def test_non_json_success_is_an_error(httpserver: HTTPServer, make_client: ClientFactory) -> None:
-    from airflow_provider_mailgun.client.errors import AmbiguousSendError
+    from airflow_provider_mailgun.exceptions import AmbiguousSendError
 
     httpserver.expect_request(f"/v3/{DOMAIN}/bounces/a@example.org").respond_with_data(
         "Mailgun Magnificent API"

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_provider_mailgun.operators.send_ledger import KEY_PREFIX
+from airflow_provider_mailgun._send.ledger import KEY_PREFIX
 from tests.deployment.airflow_stack import Deployment
 
 
@@ -67,8 +67,8 @@ def batch_states(values: Iterable[str]) -> Counter[str]:
     for value in values:
         record = json.loads(value)
         if "batches" in record:
-            states.update(batch["s"] for batch in record["batches"].values())
-        elif record.get("d"):
+            states.update(batch["state"] for batch in record["batches"].values())
+        elif record.get("completed_at"):
             states["completed"] += 1
     return states
 

@@ -185,8 +185,8 @@ def test_the_sending_key_probe_carries_no_field_and_sends_nothing_whatever_the_k
     emu: MailgunEmulator, kind: str
 ) -> None:
     """The probe is an empty form: with any key, even one that may send, there is nothing to send."""
+    from airflow_provider_mailgun._connection.check import _can_send_only
     from airflow_provider_mailgun.client import ClientConfig, MailgunClient
-    from airflow_provider_mailgun.hooks.connection_check import _can_send_only
 
     keys = {
         "private": emu.mailgun_key,

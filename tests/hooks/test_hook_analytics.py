@@ -7,13 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_mailgun.client import (
+from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
+from airflow_provider_mailgun.exceptions import (
     MailgunBadRequestError,
     MailgunQueryError,
     MailgunRetiredAPIError,
     MatonGatewayError,
 )
-from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_mailgun.client import MailgunNotFoundError
+from airflow_provider_mailgun.exceptions import MailgunNotFoundError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
 

@@ -8,8 +8,8 @@ import logging
 import pytest
 from pytest_httpserver import HTTPServer
 
-from airflow_provider_mailgun.client import MailgunConfigError
-from airflow_provider_mailgun.hooks.connection_config import config_from_connection
+from airflow_provider_mailgun._connection.config import config_from_connection
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 from airflow_provider_mailgun.hooks.mailgun import MailgunDirectHook, MailgunHook
 
 MATON_KEY = "maton-hook-test-key-0123456789abcdef"
@@ -57,7 +57,7 @@ def test_maton_connection_extras(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_rate_limit_sharing_extras(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from airflow_provider_mailgun._compat import redact
+    from airflow_provider_mailgun._common.compat import redact
 
     redis_url = "redis://:redis-pass-4f1c@redis.internal:6379/2"
     extra = {"rate_limit_scope": "Process", "rate_limit_redis_url": redis_url}
@@ -110,7 +110,7 @@ def test_maton_api_key_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> 
     assert config.ctrl_base == "https://ctrl.maton.ai"
     assert config.max_requests_per_second == 10
     assert config.auth_headers() == {"Authorization": f"Bearer {MATON_KEY}"}
-    from airflow_provider_mailgun._compat import redact
+    from airflow_provider_mailgun._common.compat import redact
 
     assert MATON_KEY not in str(redact(f"key {MATON_KEY}"))
 
@@ -222,7 +222,7 @@ def test_hook_exposes_every_api_group(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_api_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_mailgun._compat import redact
+    from airflow_provider_mailgun._common.compat import redact
 
     _set_conn(monkeypatch, "masked", conn_type="maton", password=MATON_KEY)
     MailgunHook(mailgun_conn_id="masked").config  # noqa: B018

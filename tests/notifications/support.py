@@ -32,7 +32,9 @@ def captured_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixtur
 def notifier_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
     """The notifier's own log lines, to explain a failed assertion."""
     return "\n".join(
-        line for line in captured_logs(caplog, capsys).splitlines() if "Mailgun notification" in line
+        line
+        for line in captured_logs(caplog, capsys).splitlines()
+        if "Mailgun notification" in line or "Failed to send notification" in line
     )
 
 

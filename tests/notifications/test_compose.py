@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.client.api.base import form_fields
-from airflow_provider_mailgun.limits import MAX_RECIPIENTS_PER_REQUEST
-from airflow_provider_mailgun.notifications.compose import (
+from airflow_provider_mailgun._common.limits import MAX_RECIPIENTS_PER_REQUEST
+from airflow_provider_mailgun._notify.compose import (
     compose_message,
     split_addresses,
 )
+from airflow_provider_mailgun.client.api.base import form_fields
 
 SENDER = "airflow@mg.example.com"
 
@@ -134,7 +134,7 @@ def test_bad_input_is_one_clear_error(overrides: dict[str, object], error: str) 
 
 
 def test_attachments_over_the_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_mailgun.notifications import compose
+    from airflow_provider_mailgun._notify import compose
 
     monkeypatch.setattr(compose, "MAX_MESSAGE_BYTES", 10)
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"

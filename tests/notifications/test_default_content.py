@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.notifications.default_content import (
+from airflow_provider_mailgun._notify.default_content import (
     MAX_EXCEPTION_CHARS,
     default_html,
     default_subject,
@@ -137,7 +137,7 @@ def test_exception_text_is_truncated() -> None:
 
 
 def test_exception_text_goes_through_the_secrets_masker() -> None:
-    from airflow_provider_mailgun._compat import mask_secret
+    from airflow_provider_mailgun._common.compat import mask_secret
 
     secret = "db-password-4f9a8b7c6d5e"
     mask_secret(secret)

@@ -12,7 +12,7 @@ import airflow
 import pytest
 from packaging.version import Version
 
-from airflow_provider_mailgun.client import MailgunError
+from airflow_provider_mailgun.exceptions import MailgunError
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.utils.emailer import send_email
 from tests.dag_runner import run_dag, task_states

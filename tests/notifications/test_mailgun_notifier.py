@@ -85,7 +85,7 @@ def test_secrets_in_the_exception_are_masked_in_the_alert(
 ) -> None:
     from airflow.sdk import DAG, task
 
-    from airflow_provider_mailgun._compat import mask_secret
+    from airflow_provider_mailgun._common.compat import mask_secret
 
     secret = "warehouse-password-7c1e9a2b"
     with DAG("mg_notify_masked", schedule=None, start_date=START) as dag:
@@ -268,8 +268,7 @@ def test_unsendable_alert_is_logged_and_never_changes_the_task_outcome(
     }
     assert emu.messages() == []
     logs = captured_logs(caplog, capsys)
-    for conn_id in ("mg_wrong_key", "mg_down", "mg_wrong_key_2"):
-        assert f"Mailgun notification NOT sent (connection {conn_id!r})" in logs
+    assert logs.count("Failed to send notification") >= 3  # BaseNotifier's own line, once per alert
     assert "MatonGatewayError: Mailgun API error 401" in logs
     assert "Connection refused" in logs
     assert WRONG_KEY not in logs

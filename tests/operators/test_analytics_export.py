@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mailgun._compat import AirflowFailException
-from airflow_provider_mailgun.client import MailgunBadRequestError, MailgunConnectionError
+from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun.exceptions import MailgunBadRequestError, MailgunConnectionError
 from airflow_provider_mailgun.operators.analytics import (
     MailgunEngagementReportOperator,
     MailgunExportEventsOperator,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mailgun.exceptions import IncompleteOperationError
 from airflow_provider_mailgun.operators.suppressions import (
     MailgunClearBouncesOperator,
     MailgunClearUnsubscribesOperator,
@@ -257,7 +258,7 @@ def test_a_lasting_failure_stops_new_deletes_and_fails_the_task(
     mailgun_emulator.set_faults(
         {"error_rate": 1.0, "statuses": [400], "path": "/bounces/", "methods": ["DELETE"]}
     )
-    with pytest.raises(RuntimeError, match="deletions on bounces failed after retries"):
+    with pytest.raises(IncompleteOperationError, match="deletions on bounces failed after retries"):
         clear(mailgun_conn_id, codes=["4xx"], max_concurrency=4)
     assert len(deletes(mailgun_emulator)) <= 2 * 4 + 1  # what was already in flight, not 250 more
     assert len(table_keys(mailgun_emulator)) == 1_000

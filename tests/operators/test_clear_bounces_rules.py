@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.suppression_rules import (
-    RuleError,
+from airflow_provider_mailgun._suppressions.rules import (
     SuppressionRules,
     code_matcher,
     created_at,
@@ -23,6 +22,7 @@ from airflow_provider_mailgun.operators.suppression_rules import (
     parse_duration,
     target_addresses,
 )
+from airflow_provider_mailgun.exceptions import RuleError
 
 NOW = datetime(2025, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
 DAY = 86_400

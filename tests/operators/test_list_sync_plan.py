@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.list_sync_plan import (
+from airflow_provider_mailgun._list_sync.plan import (
     EMPTY_VARS,
-    ListSyncGuardError,
     MemberState,
     SourceMember,
     SyncPlan,
@@ -22,6 +21,7 @@ from airflow_provider_mailgun.operators.list_sync_plan import (
     plan_sync,
     upload_body,
 )
+from airflow_provider_mailgun.exceptions import ListSyncGuardError
 
 KEYS = [f"user{i}@example.org" for i in range(12)]
 NAMES = ["", "Ann", "Bob"]

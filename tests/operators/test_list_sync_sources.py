@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.list_sources import ListSourceError, parse_entry, read_source
-from airflow_provider_mailgun.operators.list_sync_plan import SourceMember
+from airflow_provider_mailgun._list_sync.plan import SourceMember
+from airflow_provider_mailgun._list_sync.sources import parse_entry, read_source
+from airflow_provider_mailgun.exceptions import ListSourceError
 
 
 def test_csv_columns_become_name_subscription_and_vars(tmp_path: Path) -> None:

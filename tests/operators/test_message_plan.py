@@ -11,13 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.operators.message_plan import SendInputError, SendSpec, build_plan
-from airflow_provider_mailgun.operators.send_ledger import (
-    ACCEPTED,
-    LedgerConflictError,
-    MemoryStore,
-    SendLedger,
-)
+from airflow_provider_mailgun._send.fields import SendSpec
+from airflow_provider_mailgun._send.ledger import ACCEPTED, BatchRecord, SendLedger
+from airflow_provider_mailgun._send.ledger_stores import MemoryStore
+from airflow_provider_mailgun._send.plan import build_plan
+from airflow_provider_mailgun.exceptions import LedgerConflictError, SendInputError
 
 SCOPE = "dag__run__task__-1"
 BASE = {"from_email": "a@mg.example.com", "subject": "s", "text": "t"}
@@ -52,8 +50,8 @@ def test_batch_keys_do_not_depend_on_input_order(to: list[str], rng: Any) -> Non
     first = build_plan(_spec(to=to, batch=True, batch_size=100), SCOPE)
     second = build_plan(_spec(to=shuffled, batch=True, batch_size=100), SCOPE)
     assert [b.key for b in first.batches] == [b.key for b in second.batches]
-    assert first.fingerprint == second.fingerprint
-    assert first.fingerprint != build_plan(_spec(to=to, batch=True, batch_size=100), "other").fingerprint
+    other = build_plan(_spec(to=to, batch=True, batch_size=100), "other")
+    assert not {b.key for b in first.batches} & {b.key for b in other.batches}
 
 
 def test_batch_fields_fill_every_variable_for_every_recipient() -> None:
@@ -156,16 +154,30 @@ def test_attachment_pairs_and_paths_are_loaded(tmp_path: Path) -> None:
 def test_ledger_round_trip_and_conflict() -> None:
     store = MemoryStore()
     plan = build_plan(_spec(to=[f"u{i}@x.org" for i in range(300)], batch_size=100), SCOPE)
-    ledger = SendLedger(store, plan.fingerprint)
+    ledger = SendLedger(store)
     assert ledger.load(plan.batches) == {}
-    ledger.mark(plan.batches[1], ACCEPTED, id="m1", t=1.0)
-    again = SendLedger(store, plan.fingerprint).load(plan.batches)
-    assert again == {1: {"k": plan.batches[1].key, "s": ACCEPTED, "n": 100, "id": "m1", "t": 1.0}}
+    ledger.mark(plan.batches[1], ACCEPTED, sent_at=1.0, message_id="m1")
+    again = SendLedger(store).load(plan.batches)
+    assert again == {1: BatchRecord(plan.batches[1].key, ACCEPTED, 100, 1.0, "m1")}
+    # Stored with readable keys, and nothing the ledger does not read.
+    assert store.data["mailgun-send-ledger:0"] == {
+        "generation": "",
+        "batches": {
+            "1": {
+                "key": plan.batches[1].key,
+                "state": "accepted",
+                "recipients": 100,
+                "sent_at": 1.0,
+                "message_id": "m1",
+                "reconciled": False,
+            }
+        },
+    }
     changed = build_plan(_spec(to=[f"v{i}@x.org" for i in range(300)], batch_size=100), SCOPE)
     with pytest.raises(LedgerConflictError, match="differ from an earlier try"):
-        SendLedger(store, changed.fingerprint).load(changed.batches)
+        SendLedger(store).load(changed.batches)
     # A new send of the same task instance (another ledger generation) does not read them.
-    renewed = SendLedger(store, changed.fingerprint)
+    renewed = SendLedger(store)
     renewed.generation = "g2"
     assert renewed.load(changed.batches) == {}
 
@@ -195,7 +207,7 @@ def test_oversize_mime_message_is_refused(tmp_path: Path) -> None:
 
 
 def test_variable_ledger_names_fit_airflows_key_column() -> None:
-    from airflow_provider_mailgun.operators.send_ledger import MAX_VARIABLE_KEY, VariableStore
+    from airflow_provider_mailgun._send.ledger_stores import MAX_VARIABLE_KEY, VariableStore
 
     short = VariableStore("dag__run__task__-1")
     assert short._name("mailgun-send-ledger:0") == "mailgun-send-ledger:0__dag__run__task__-1"
@@ -230,7 +242,7 @@ def test_batch_false_keys_do_not_depend_on_the_order_of_the_recipients() -> None
     again = build_plan(_spec(to=list(reversed(to)), batch=False), SCOPE)
     assert [b.key for b in first.batches] == [b.key for b in again.batches]
     store = MemoryStore()
-    ledger = SendLedger(store, first.fingerprint)
+    ledger = SendLedger(store)
     ledger.load(first.batches)
-    ledger.mark(first.batches[0], ACCEPTED, id="m1", t=1.0)
-    assert SendLedger(store, again.fingerprint).load(again.batches)[0]["id"] == "m1"
+    ledger.mark(first.batches[0], ACCEPTED, sent_at=1.0, message_id="m1")
+    assert SendLedger(store).load(again.batches)[0].message_id == "m1"

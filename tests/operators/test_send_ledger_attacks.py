@@ -15,7 +15,6 @@ that raises, and a skewed clock is the send's clock. Each case says what must ho
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from datetime import timedelta
@@ -27,7 +26,8 @@ import pytest
 from airflow.sdk import DAG
 from packaging.version import Version
 
-from airflow_provider_mailgun.operators import send_ledger
+from airflow_provider_mailgun._send import ledger as send_ledger
+from airflow_provider_mailgun._send import ledger_stores
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import clear_and_rerun, run_dag, task_states, xcom_result
@@ -80,17 +80,17 @@ def test_with_clear_on_success_a_crash_before_the_kept_record_is_written_is_not_
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
-    real_set = send_ledger.VariableStore.set
+    real_set = ledger_stores.VariableStore.set
     crashed = {"done": False}
 
     def crash_once(self: Any, key: str, value: Any) -> None:
         # The state store has just recorded the completion; the worker dies before the Variable does.
-        if key == send_ledger.HEAD_KEY and value.get("d") and not crashed["done"]:
+        if key == send_ledger.HEAD_KEY and value.get("completed_at") and not crashed["done"]:
             crashed["done"] = True
             raise RuntimeError("worker lost between the two completion records")
         real_set(self, key, value)
 
-    monkeypatch.setattr(send_ledger.VariableStore, "set", crash_once)
+    monkeypatch.setattr(ledger_stores.VariableStore, "set", crash_once)
     dag = _send_dag("attack_clear_on_success_crash", mailgun_conn_id)
     first_run = run_dag(dag)
     (ti,) = first_run.get_task_instances()
@@ -108,10 +108,10 @@ def test_with_clear_on_success_a_crash_before_the_kept_record_is_written_is_not_
 def test_a_worker_clock_ahead_of_mailgun_still_finds_an_ambiguous_batch(
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
 ) -> None:
+    from airflow_provider_mailgun._send.execution import PlanSender
+    from airflow_provider_mailgun._send.ledger import MemoryStore, SendLedger
+    from airflow_provider_mailgun._send.plan import SendSpec, build_plan
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
-    from airflow_provider_mailgun.operators.send_execution import PlanSender
-    from airflow_provider_mailgun.operators.send_ledger import MemoryStore, SendLedger
 
     # Mailgun stores the second batch, then the connection drops: the send is ambiguous.
     ahead = 15 * 60  # the worker's clock runs 15 minutes ahead of Mailgun's
@@ -125,7 +125,7 @@ def test_a_worker_clock_ahead_of_mailgun_still_finds_an_ambiguous_batch(
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
     sender = PlanSender(
         hook, mailgun_emulator.domain, plan, ledger, max_concurrency=1, on_ambiguous="reconcile",
-        reconcile_timeout=2, log=logging.getLogger(__name__), clock=lambda: time.time() + ahead,
+        reconcile_timeout=2, clock=lambda: time.time() + ahead,
     )  # fmt: skip
     try:
         outcome = sender.run()

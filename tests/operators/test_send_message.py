@@ -410,9 +410,12 @@ def test_on_ambiguous_modes_for_a_lost_batch(
 def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
     mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, stored: bool
 ) -> None:
-    from airflow_provider_mailgun.operators.message_plan import SendSpec, build_plan
-    from airflow_provider_mailgun.operators.send_execution import PlanSender, UnsettledSendError
-    from airflow_provider_mailgun.operators.send_ledger import IN_FLIGHT, MemoryStore, SendLedger
+    from airflow_provider_mailgun._send.execution import PlanSender
+    from airflow_provider_mailgun._send.fields import SendSpec
+    from airflow_provider_mailgun._send.ledger import IN_FLIGHT, SendLedger
+    from airflow_provider_mailgun._send.ledger_stores import MemoryStore
+    from airflow_provider_mailgun._send.plan import build_plan
+    from airflow_provider_mailgun.exceptions import UnsettledSendError
 
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
     domain = hook.domain()
@@ -421,10 +424,10 @@ def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
     )
     plan = build_plan(spec, "dag__run__task__-1")
     store = MemoryStore()
-    earlier = SendLedger(store, plan.fingerprint)
+    earlier = SendLedger(store)
     earlier.load(plan.batches)
     # An earlier try marked batch 0 in flight and its worker died: sent or not, nobody knows.
-    earlier.mark(plan.batches[0], IN_FLIGHT, t=time.time())
+    earlier.mark(plan.batches[0], IN_FLIGHT, sent_at=time.time())
     if stored:
         hook.messages.send(domain, plan.batches[0].fields())
     before = len(_send_requests(mailgun_emulator))
@@ -432,11 +435,10 @@ def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
         hook,
         domain,
         plan,
-        SendLedger(store, plan.fingerprint),
+        SendLedger(store),
         max_concurrency=2,
         on_ambiguous="fail",
         reconcile_timeout=0.5,
-        log=logging.getLogger(__name__),
     )
     try:
         if stored:
@@ -470,7 +472,7 @@ def test_before_airflow_3_3_the_ledger_is_kept_in_variables(
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    from airflow_provider_mailgun.operators.send_ledger import (
+    from airflow_provider_mailgun._send.ledger_stores import (
         HEAD_KEY,
         INDEX_PREFIX,
         KEY_PREFIX,
@@ -499,7 +501,7 @@ def test_before_airflow_3_3_the_ledger_is_kept_in_variables(
             for row in session.query(Variable).filter(Variable.key.in_(ledger_names))
         }
     assert set(left) == ledger_names
-    assert left[f"{HEAD_KEY}__{scope}"]["d"] > 0
+    assert left[f"{HEAD_KEY}__{scope}"]["completed_at"] > 0
 
 
 def test_info_logs_of_a_large_send_show_counts_not_addresses(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_mailgun._webhooks.app import create_app
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-from airflow_provider_mailgun.plugins.webhook_app import create_app
 from airflow_provider_mailgun.plugins.webhook_receiver import ReceiverSettings
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.testing.server import bind_socket, make_server

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from airflow_provider_mailgun.plugins.webhook_app import create_app
+from airflow_provider_mailgun._webhooks.app import create_app
 from airflow_provider_mailgun.plugins.webhook_receiver import ReceiverSettings
 from airflow_provider_mailgun.webhooks import signature_for
 from tests.triggers.airflow_side import asset_events, queued_runs, sync_dag

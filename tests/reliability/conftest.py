@@ -136,9 +136,9 @@ def assert_the_wait_refuses_the_link(conn_id: str, domain: str, foreign_requests
     import asyncio
     import time
 
-    from airflow_provider_mailgun.client import UnsafeURLError
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
-    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+    from airflow_provider_mailgun.exceptions import UnsafeURLError
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
+    from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
     sensor = MailgunDeliverySensor(
         task_id="wait", mailgun_conn_id=conn_id, message_ids=["m1@mg.example.com"], mode="poke",

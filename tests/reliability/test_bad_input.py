@@ -223,13 +223,17 @@ CASES = [
         r"not in message_ids",
     ),
     # ----------------------------------------------------------------------- notifier
-    Case("notifier-malformed-to", notify(to="ops.example.org"), r"NOT sent.*ops\.example\.org"),
-    Case("notifier-11-tags", notify(tags=[f"t{i}" for i in range(11)]), r"NOT sent.*tags"),
-    Case("notifier-missing-file", notify(files=[missing_file]), r"NOT sent.*report\.pdf"),
+    Case(
+        "notifier-malformed-to",
+        notify(to="ops.example.org"),
+        r"Failed to send notification.*ops\.example\.org",
+    ),
+    Case("notifier-11-tags", notify(tags=[f"t{i}" for i in range(11)]), r"Failed to send notification.*tags"),
+    Case("notifier-missing-file", notify(files=[missing_file]), r"Failed to send notification.*report\.pdf"),
     Case(
         "notifier-missing-connection",
         notify(mailgun_conn_id="no_such_conn"),
-        r"NOT sent.*'no_such_conn' is not defined",
+        r"Failed to send notification.*'no_such_conn' is not defined",
     ),
     Case("notifier-bad-kind", notify(kind="oops"), r"kind must be one of"),
     # -------------------------------------------------------------------- connections

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_mailgun.client import MailgunClient, UnsafeURLError
+from airflow_provider_mailgun.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.urls import resolve_url
+from airflow_provider_mailgun.exceptions import UnsafeURLError
 from tests.reliability.servers import Answer, RecordingServer
 
 KEY = "key-paths-sentinel-3c5e7a9b1d2f4a6c8e0b2d4f6a8c0e1b"

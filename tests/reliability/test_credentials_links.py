@@ -20,8 +20,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from airflow_provider_mailgun.client import MailgunClient, UnsafeURLError
+from airflow_provider_mailgun.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
+from airflow_provider_mailgun.exceptions import UnsafeURLError
 from tests.reliability.conftest import accepted_events, assert_the_wait_refuses_the_link, set_connection
 from tests.reliability.servers import RecordingServer
 

@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from urllib3.exceptions import InsecureRequestWarning
 from werkzeug import Response
 
-from airflow_provider_mailgun.client import UnsafeURLError
+from airflow_provider_mailgun.exceptions import UnsafeURLError
 from tests.reliability.conftest import accepted_events, assert_the_wait_refuses_the_link, set_connection
 from tests.reliability.servers import RecordingServer
 
@@ -141,8 +141,7 @@ def private_gateway() -> Iterator[RecordingServer]:
 def test_tls_is_verified_by_default_and_a_bad_certificate_sends_nothing(
     private_gateway: RecordingServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_mailgun.client import MailgunConnectionError
-    from airflow_provider_mailgun.client.errors import AmbiguousSendError
+    from airflow_provider_mailgun.exceptions import AmbiguousSendError, MailgunConnectionError
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
     set_connection(monkeypatch, "mailgun_tls", conn_type="mailgun", host=private_gateway.url, password=KEY)
@@ -203,9 +202,9 @@ def test_only_an_explicit_verify_tls_false_reaches_a_self_signed_gateway_and_it_
 def test_the_trigger_verifies_tls_too(
     private_gateway: RecordingServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow_provider_mailgun.client import MailgunConnectionError
     from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
     from airflow_provider_mailgun.client.config import ClientConfig
+    from airflow_provider_mailgun.exceptions import MailgunConnectionError
 
     async def read(verify: bool) -> Any:
         config = ClientConfig.for_mailgun(KEY, base_url=private_gateway.url, verify_tls=verify)

@@ -85,7 +85,7 @@ def test_the_delivery_sensor_counts_late_events_exactly_once(
     from airflow.sdk import DAG
 
     from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
     # Long enough that the sensor's first check comes before the late events show up, also when
     # dag.test() is slow to start the sensor task: 0.1 to 0.3 s after the send on Airflow 3.3, but
@@ -155,7 +155,7 @@ def test_the_delivery_sensor_counts_late_events_exactly_once(
 
 
 def test_the_late_event_fault_is_validated() -> None:
-    from airflow_provider_mailgun.testing.faults import FaultSpec
+    from airflow_provider_mailgun.testing.control.faults import FaultSpec
 
     spec = FaultSpec.parse({"late_event_rate": 0.5, "late_event_seconds": 3})
     assert spec is not None

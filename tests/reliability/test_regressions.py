@@ -20,8 +20,8 @@ import airflow
 import pytest
 from packaging.version import Version
 
-from airflow_provider_mailgun.client import MailgunConfigError
-from airflow_provider_mailgun.hooks.connection_config import config_for
+from airflow_provider_mailgun._connection.config import config_for
+from airflow_provider_mailgun.exceptions import MailgunConfigError
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result
 from tests.reliability.conftest import direct_connection
@@ -55,12 +55,18 @@ def test_a_connection_that_is_really_missing_still_says_how_to_create_it(
 
 
 def test_a_notifier_field_that_renders_empty_is_empty_not_the_raw_template() -> None:
+    from airflow.sdk import DAG
+
     from airflow_provider_mailgun.notifications.mailgun import MailgunNotifier
 
     notifier = MailgunNotifier(
         to="{{ params.ops }}", domain="{{ params.domain or '' }}", mailgun_conn_id="{{ params.conn }}"
     )
-    context = {"params": {"ops": "ops@example.org", "domain": None, "conn": "mailgun_default"}}
+    # A callback's context always holds the DAG (Airflow 3.0's notifier renders with it).
+    context = {
+        "dag": DAG("notifier_render_probe", schedule=None),
+        "params": {"ops": "ops@example.org", "domain": None, "conn": "mailgun_default"},
+    }
     notifier.render_template_fields(context)  # type: ignore[arg-type]
     # "" lets the hook fall back to the connection's default_domain.
     assert (notifier.to, notifier.domain, notifier.mailgun_conn_id) == (
@@ -94,7 +100,7 @@ def test_an_outage_while_waiting_for_delivery_is_retried_by_airflow_in_both_mode
     from airflow.sdk import DAG
 
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
     mailgun_conn_id = direct_connection(monkeypatch, mailgun_emulator, "mailgun_two_attempts", max_attempts=2)
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mailgun.operators.send_ledger import KEY_PREFIX
+from airflow_provider_mailgun._send.ledger import KEY_PREFIX
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.reliability.conftest import REPO_ROOT, copies_per_recipient, direct_connection, print_report
 
@@ -192,8 +192,8 @@ def _ledger_states(dag_id: str = DAG_ID) -> Counter[str]:
     for value in values:
         record = json.loads(value)
         if "batches" in record:  # a chunk of batch records (not the head, nor the retention index)
-            states.update(batch["s"] for batch in record["batches"].values())
-        elif record.get("d"):
+            states.update(batch["state"] for batch in record["batches"].values())
+        elif record.get("completed_at"):
             states["completed"] += 1
     return states
 

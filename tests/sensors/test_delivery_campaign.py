@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.sensors.delivery_helpers import HOLD_BACK, event_reads
 
@@ -98,7 +98,7 @@ def test_trigger_decides_the_campaign_with_as_few_requests(
     mailgun_conn_id: str,
     campaign: tuple[dict[str, Any], Callable[[], None]],
 ) -> None:
-    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+    from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
     result, release_last_batch = campaign
     release_last_batch()

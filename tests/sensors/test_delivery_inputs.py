@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.sensors.delivery_inputs import (
+from airflow_provider_mailgun._delivery.inputs import (
     default_begin,
     merge_expected,
     parse_message_ids,

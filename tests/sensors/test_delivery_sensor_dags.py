@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Records every event the trigger yields (a spy: the real trigger still runs)."""
-    from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+    from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
     seen: list[dict[str, Any]] = []
     original = MailgunDeliveryTrigger.run
@@ -42,7 +42,7 @@ def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 @pytest.fixture
 def raised_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Messages of every delivery error raised (a spy: the error is still raised)."""
-    from airflow_provider_mailgun.sensors.events import MailgunDeliveryError
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliveryError
 
     messages: list[str] = []
     original = MailgunDeliveryError.__init__
@@ -68,7 +68,7 @@ def run_sensor(
     """Send to ``addresses``, run a one-sensor DAG in ``mode``, report what happened."""
     from airflow.sdk import DAG
 
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
     def run(mode: str, addresses: list[str], **sensor_kwargs: Any) -> dict[str, Any]:
         mailgun_emulator.reset()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
 
 @pytest.mark.parametrize(("configured", "expected"), [(None, False), ("True", True), ("False", False)])

@@ -19,7 +19,7 @@ def test_send_result_reaches_the_sensor_as_xcom_and_as_rendered_text(
 ) -> None:
     from airflow.sdk import DAG, task
 
-    from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
     @task
     def send_campaign() -> dict[str, Any]:

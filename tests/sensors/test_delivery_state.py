@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.sensors.delivery_state import (
+from airflow_provider_mailgun._delivery.state import (
     MAX_FAILURES_IN_MESSAGE,
     DeliveryGoal,
     DeliveryTracker,

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_mailgun.sensors.events import (
+from airflow_provider_mailgun.sensors.delivery import (
     MAX_HANDOFF_RECIPIENTS,
     MailgunDeliveryError,
     MailgunDeliverySensor,
 )
 from airflow_provider_mailgun.testing import MailgunEmulator
-from airflow_provider_mailgun.triggers.events import MailgunDeliveryTrigger
+from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 from tests.sensors.delivery_helpers import event_reads, outcomes_after_first_check
 
-CLASSPATH = "airflow_provider_mailgun.triggers.events.MailgunDeliveryTrigger"
+CLASSPATH = "airflow_provider_mailgun.triggers.delivery.MailgunDeliveryTrigger"
 
 
 def trigger_for(conn_id: str, sent: dict[str, Any], **overrides: Any) -> MailgunDeliveryTrigger:
@@ -181,8 +181,8 @@ def test_large_state_is_not_handed_over() -> None:
     sensor = MailgunDeliverySensor(
         task_id="wait", message_ids=ids, expected_recipients=MAX_HANDOFF_RECIPIENTS, begin=0
     )
-    from airflow_provider_mailgun.sensors.delivery_state import DeliveryGoal
-    from airflow_provider_mailgun.sensors.event_polling import DeliveryWait
+    from airflow_provider_mailgun._delivery.polling import DeliveryWait
+    from airflow_provider_mailgun._delivery.state import DeliveryGoal
 
     goal = DeliveryGoal(tuple(ids), expected=dict.fromkeys(ids, MAX_HANDOFF_RECIPIENTS))
     wait = DeliveryWait(goal, domain="mg.example.com", begin=0.0)
@@ -201,11 +201,11 @@ def test_connection_lookup_falls_back_without_the_compat_helper(
 ) -> None:
     import sys
 
-    from airflow_provider_mailgun.triggers.events import _get_async_connection
+    from airflow_provider_mailgun._connection.lookup import connection_async
 
     # An older common-compat has no ``connection`` module: the sync lookup runs in a worker thread.
     monkeypatch.setitem(sys.modules, "airflow.providers.common.compat.connection", None)
-    conn = asyncio.run(_get_async_connection(mailgun_conn_id))
+    conn = asyncio.run(connection_async(mailgun_conn_id))
     assert conn.conn_type == "mailgun"
     assert conn.host.startswith("http://127.0.0.1:")
 

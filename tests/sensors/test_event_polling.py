@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from airflow_provider_mailgun._delivery.polling import DeliveryWait, EventCursor
+from airflow_provider_mailgun._delivery.state import DeliveryGoal, DeliveryTracker
 from airflow_provider_mailgun.client.paging import Page
-from airflow_provider_mailgun.sensors.delivery_state import DeliveryGoal, DeliveryTracker
-from airflow_provider_mailgun.sensors.event_polling import DeliveryWait, EventCursor
 
 MESSAGE_ID = "20240101.1.AAAA@mg.example.com"
 SETTLE = 30.0
@@ -197,8 +197,8 @@ def test_a_check_reads_a_bounded_number_of_pages_and_the_next_check_continues(
     httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Over real HTTP: an events source that never runs out of full pages (each with a new token).
+    from airflow_provider_mailgun._delivery import polling as event_polling
     from airflow_provider_mailgun.client import ClientConfig, MailgunClient
-    from airflow_provider_mailgun.sensors import event_polling
 
     monkeypatch.setattr(event_polling, "MAX_PAGES_PER_CHECK", 20, raising=False)
     served = {"pages": 0}

@@ -9,8 +9,8 @@ import pytest
 
 from airflow_provider_mailgun.client.logs_window import LogsWindow
 from airflow_provider_mailgun.testing import MailgunEmulator
-from airflow_provider_mailgun.testing.logs import log_item
-from airflow_provider_mailgun.testing.logs_render import LogItemRenderer
+from airflow_provider_mailgun.testing.api.logs_query import log_item
+from airflow_provider_mailgun.testing.api.logs_render import LogItemRenderer
 from airflow_provider_mailgun.testing.util import rfc2822
 
 

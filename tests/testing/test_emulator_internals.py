@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.testing.faults import FaultInjector, FaultSpec, RateLimiter
-from airflow_provider_mailgun.testing.forms import FormError, parse_urlencoded
-from airflow_provider_mailgun.testing.paging import SortedTable
-from airflow_provider_mailgun.testing.templates import render_handlebars
+from airflow_provider_mailgun.testing.api.forms import FormError, parse_urlencoded
+from airflow_provider_mailgun.testing.control.faults import FaultInjector, FaultSpec, RateLimiter
+from airflow_provider_mailgun.testing.model.paging import SortedTable
+from airflow_provider_mailgun.testing.model.templates import render_handlebars
 from airflow_provider_mailgun.testing.util import parse_date, split_addresses
 
 pairs = st.lists(st.tuples(st.text(max_size=8), st.text(max_size=20)), min_size=1, max_size=6)

@@ -7,8 +7,7 @@ from typing import Any
 
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
-from airflow_provider_mailgun.triggers.event_batch import addresses_of_batches
-from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
+from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger, addresses_of_batches
 from tests.triggers.watch_helpers import run_watch
 
 FAST = {"poll_interval": 0.1, "settle_seconds": 3.0, "persist_grace": 0.05, "start_lookback": 60}

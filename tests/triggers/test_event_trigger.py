@@ -325,8 +325,8 @@ def test_the_watch_polls_with_the_async_client_and_never_blocks_the_loop(
 
 
 def test_several_assets_sharing_one_trigger_keep_the_cursor_on_each() -> None:
-    from airflow_provider_mailgun.triggers.watch_cursor import cursor_store
-    from airflow_provider_mailgun.triggers.watch_window import WatchWindow
+    from airflow_provider_mailgun._watch.cursor import cursor_store
+    from airflow_provider_mailgun._watch.window import WatchWindow
 
     class TwoAssets:  # the shape of Airflow's accessor collection for two watched assets
         def __init__(self) -> None:

@@ -16,13 +16,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from pytest_httpserver.httpserver import QueryMatcher
 
+from airflow_provider_mailgun._watch import sources as event_sources
+from airflow_provider_mailgun._watch.window import EventFilter, WatchWindow
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
-from airflow_provider_mailgun.triggers import event_sources
 from airflow_provider_mailgun.triggers.event_watch import MailgunEventTrigger
-from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchWindow
 from tests.client.rawserver import SilentServer
 from tests.triggers.watch_helpers import addresses, run_watch
 

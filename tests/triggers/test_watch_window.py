@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.triggers.event_batch import batch_payload
-from airflow_provider_mailgun.triggers.watch_window import EventFilter, WatchedEvent, WatchWindow
+from airflow_provider_mailgun._watch.batch import batch_payload
+from airflow_provider_mailgun._watch.window import EventFilter, WatchedEvent, WatchWindow
 
 SETTLE = 100.0
 

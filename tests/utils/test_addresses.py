@@ -7,13 +7,13 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_mailgun.utils.addresses import (
+from airflow_provider_mailgun._common.addresses import (
     _PLAIN_ADDRESS,
-    InvalidAddressError,
     check_addresses,
     offenders_message,
     parse_address,
 )
+from airflow_provider_mailgun.exceptions import InvalidAddressError
 
 _atom_chars = st.sampled_from("abcXYZ019!#$%&'*+/=?^_`{|}~-.")
 _label_chars = st.sampled_from("abcxyzABC019-")
@@ -89,7 +89,7 @@ def test_rejected(value: str) -> None:
 def test_address_lists_split_only_between_addresses(text: str, expected: list[str]) -> None:
     from email.utils import getaddresses
 
-    from airflow_provider_mailgun.utils.addresses import split_addresses
+    from airflow_provider_mailgun._common.addresses import split_addresses
 
     assert split_addresses(text) == expected
     # The same split as the standard library's getaddresses (which knows no ';' separator).

@@ -16,13 +16,13 @@
 Queries are checked before anything is sent (:mod:`..analytics_query`). Every call here only
 reads (or updates a tag idempotently), so each is retried like a GET. Through the Maton gateway
 these paths go to ``/mailgun/v1/...``; a gateway that does not forward them raises
-:class:`~..errors.MatonGatewayError` saying to use a direct ``mailgun`` connection.
+:class:`~airflow_provider_mailgun.exceptions.MatonGatewayError` saying to use a direct ``mailgun`` connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mailgun.client.analytics_query import (
     METRICS_PER_WINDOW,
@@ -31,15 +31,17 @@ from airflow_provider_mailgun.client.analytics_query import (
     tags_request,
 )
 from airflow_provider_mailgun.client.api.base import Resource
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.client.paging import BodyPage, body_pages, next_offset_body, next_token_body
+from airflow_provider_mailgun.client.ratelimit import RateLimiter
+from airflow_provider_mailgun.client.retrying import Safety
+from airflow_provider_mailgun.exceptions import (
     MailgunQueryError,
     MailgunUnexpectedResponseError,
     MatonGatewayError,
 )
-from airflow_provider_mailgun.client.paging import BodyPage, body_pages, next_offset_body, next_token_body
-from airflow_provider_mailgun.client.ratelimit import RateLimiter
-from airflow_provider_mailgun.client.retrying import Safety
-from airflow_provider_mailgun.client.transport import Transport
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.transport import Transport
 
 LOGS_PATH = "/v1/analytics/logs"
 METRICS_PATH = "/v1/analytics/metrics"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mailgun.client.transport import Transport
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.transport import Transport
+
 
 FormFields = list[tuple[str, str]]
 FieldsInput = Mapping[str, Any] | Iterable[tuple[str, Any]]

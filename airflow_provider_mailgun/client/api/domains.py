@@ -13,21 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
+from airflow_provider_mailgun._common.mailgun_names import WEBHOOK_EVENTS
 from airflow_provider_mailgun.client.api.base import Resource, drop_none, form_fields
 from airflow_provider_mailgun.client.paging import skip_limit_items
 from airflow_provider_mailgun.client.urls import segment
 
 TrackingKind = Literal["open", "click", "unsubscribe"]
-WEBHOOK_EVENTS = (
-    "accepted",
-    "clicked",
-    "complained",
-    "delivered",
-    "opened",
-    "permanent_fail",
-    "temporary_fail",
-    "unsubscribed",
-)
 
 
 def _domain_path(domain: str) -> str:

@@ -12,22 +12,25 @@
 
 A send is never retried once it may have reached Mailgun: such a failure, and a success reply
 without a usable message id, raise
-:class:`~airflow_provider_mailgun.client.errors.AmbiguousSendError` carrying the fields sent.
+:class:`~airflow_provider_mailgun.exceptions.AmbiguousSendError` carrying the fields sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from airflow_provider_mailgun.client.api.base import FieldsInput, Resource, form_fields
-from airflow_provider_mailgun.client.errors import (
+from airflow_provider_mailgun.client.retrying import Safety
+from airflow_provider_mailgun.client.urls import segment, strip_message_id
+from airflow_provider_mailgun.exceptions import (
     AmbiguousRequestError,
     AmbiguousSendError,
 )
-from airflow_provider_mailgun.client.retrying import Safety
-from airflow_provider_mailgun.client.transport import FilePart
-from airflow_provider_mailgun.client.urls import segment, strip_message_id
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.transport import FilePart
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_mailgun.client.api.base import Resource, chunks, drop_none, form_fields
 from airflow_provider_mailgun.client.paging import Page, cursor_pages
 from airflow_provider_mailgun.client.retrying import Safety
-from airflow_provider_mailgun.client.transport import Transport
 from airflow_provider_mailgun.client.urls import segment
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.client.transport import Transport
 
 SuppressionKind = Literal["bounces", "unsubscribes", "complaints", "whitelists"]
 SUPPRESSION_KINDS: tuple[SuppressionKind, ...] = ("bounces", "unsubscribes", "complaints", "whitelists")

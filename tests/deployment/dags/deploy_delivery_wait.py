@@ -11,7 +11,7 @@ import pendulum
 from airflow.sdk import DAG
 
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
-from airflow_provider_mailgun.sensors.events import MailgunDeliverySensor
+from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 
 
 def _address(i: int) -> str:

@@ -1,0 +1,2 @@
+"""Behind ``MailgunSyncListMembersOperator``: reading the source, and the pure diff against the
+list. Private."""

@@ -1,0 +1,1 @@
+"""Behind ``MailgunClearBouncesOperator``: the matching rules and input checks. Private."""

@@ -1,0 +1,1 @@
+"""The emulator's control plane: faults on demand, introspection, engagement and feedback events."""

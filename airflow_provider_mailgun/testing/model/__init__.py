@@ -1,0 +1,2 @@
+"""The emulator's state: domains, stored messages and their events, lists, suppressions,
+templates, and the webhook posts that follow events."""
