@@ -154,7 +154,9 @@ class PlanSender:
                 continue
             if result is None:
                 continue
-            if batch.index % step == 0 or total <= 20:
+            if batch.mailing_list:
+                log.info("Accepted for mailing list %s: id %s", batch.first_recipient, result)
+            elif batch.index % step == 0 or total <= 20:
                 log.info(
                     "Batch %d/%d accepted: %d recipient(s), id %s",
                     batch.index + 1,

@@ -237,13 +237,14 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = hook.domain(self.domain)
         members = self._list_members(hook, plan.batches[0].first_recipient) if spec.to_list else None
-        self.log.info(
-            "Sending to %d recipient(s) on %s in %d batch(es), %d at a time.",
-            plan.recipients,
-            domain,
-            len(plan.batches),
-            self.max_concurrency,
-        )
+        if members is None:
+            self.log.info(
+                "Sending to %d recipient(s) on %s in %d batch(es), %d at a time.",
+                plan.recipients,
+                domain,
+                len(plan.batches),
+                self.max_concurrency,
+            )
         chunks = chunk_count(len(plan.batches))
         ledger.begin(generation, chunks)
         sender = PlanSender(
