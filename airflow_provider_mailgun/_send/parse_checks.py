@@ -31,7 +31,7 @@ def literal_problems(arguments: Mapping[str, Any]) -> list[str]:
     if literal("html", "template") and given("html") and given("template"):
         problems.append("html and template cannot be combined (Mailgun allows only one)")
     if literal(*BODY_ARGUMENTS) and not any(given(name) for name in BODY_ARGUMENTS):
-        problems.append("give text, html, a template or a mime_message")
+        problems.append("give text, html or a template")
     if literal("from_email", "template", "mime_message") and not any(
         given(name) for name in ("from_email", "template", "mime_message")
     ):

@@ -314,7 +314,10 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             members = list_members(hook, address)
         except SendInputError as err:
             hook.close()
-            raise AirflowFailException(str(err)) from None
+            raise AirflowFailException(str(err)) from None  # a missing list does not appear on retry
+        except BaseException:
+            hook.close()
+            raise
         self.log.info(
             "Sending one message to mailing list %s (%d members): Mailgun sends each subscribed member "
             "a copy under its one message id.",

@@ -32,8 +32,8 @@ def _build(**arguments: Any) -> MailgunSendMessageOperator:
     [
         ({"template": "newsletter", "html": "<p>x</p>"}, "html and template cannot be combined"),
         ({"from_email": None}, "from_email is required (unless a stored template provides it)"),
-        ({"text": None}, "give text, html, a template or a mime_message"),
-        ({"text": ""}, "give text, html, a template or a mime_message"),
+        ({"text": None}, "give text, html or a template"),
+        ({"text": ""}, "give text, html or a template"),
         ({"batch_size": 5000}, "batch_size must be 1..1000, got 5000"),
         ({"batch_size": 0}, "batch_size must be 1..1000, got 0"),
     ],

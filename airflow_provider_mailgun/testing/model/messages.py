@@ -160,7 +160,7 @@ class Substituter:
         self.unsubscribe_url = unsubscribe_url
 
     def __call__(self, text: str | None) -> str | None:
-        if text is None or "%" not in text:
+        if text is None or ("%recipient" not in text and "%mailing_list" not in text):
             return text
         return _SUBST_RE.sub(self._replace, text)
 
