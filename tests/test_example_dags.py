@@ -20,6 +20,7 @@ DAG_IDS = {
     "mailgun_transactional",
     "mailgun_large_campaign_mapped",
     "mailgun_engagement_export",
+    "mailgun_list_send",
 }
 
 
@@ -74,6 +75,45 @@ def test_campaign_sends_each_subscribed_valid_member_exactly_one_copy(
     assert summary["failed"] == bouncing + len(soft)
     assert summary["delivered"] == len(subscribed) - bouncing - len(soft)
     assert summary["soft_bounces_cleared"] == len(soft)
+
+
+def test_list_send_gives_each_subscribed_member_one_personal_copy_and_the_sensor_waits_for_them(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str
+) -> None:
+    from airflow_provider_mailgun._common.addresses import parse_address
+    from airflow_provider_mailgun.exceptions import InvalidAddressError
+
+    rows = {}
+    for row in _csv_rows():
+        try:
+            rows[parse_address(row["address"]).email.lower()] = row
+        except InvalidAddressError:
+            continue
+    subscribed = {address for address, row in rows.items() if row["subscribed"] == "yes"}
+
+    dag_run = run_dag(_dag("mailgun_list_send"))
+
+    states = task_states(dag_run)
+    assert set(states.values()) == {"success"}, states
+    copies = mailgun_emulator.messages()
+    by_recipient = Counter(m["recipient"] for m in copies)
+    assert set(by_recipient) == subscribed  # unsubscribed and invalid rows get none
+    assert set(by_recipient.values()) == {1}
+    sent = xcom_result(dag_run, "send_to_list")
+    assert len(sent["message_ids"]) == 1  # one request; Mailgun made the copies
+    assert sent["mailing_list"] == "newsletter@mg.example.com"
+    assert sent["recipients_per_message"] == {}  # counted by the sensor from the events
+    assert {m["id"].strip("<>") for m in copies} == set(sent["message_ids"])
+    for copy in copies[:50]:
+        row = rows[copy["recipient"]]
+        assert copy["subject"].startswith(f"{row['first_name']}, your weekly picks")
+        assert f"readers in {row['city']}." in copy["text"]
+        assert "/_emulator/unsubscribe/" in copy["text"]
+    delivery = xcom_result(dag_run, "wait_for_delivery")
+    bouncing = {a for a in subscribed if a.startswith("bounce")}
+    assert delivery["delivered"] == len(subscribed) - len(bouncing)
+    assert {f["recipient"] for f in delivery["failed"]} == bouncing
+    assert delivery["pending"] == 0
 
 
 def test_etl_notifications_report_on_success(

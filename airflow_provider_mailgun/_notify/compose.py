@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 AddressInput = str | Iterable[str] | None
 PathInput = str | os.PathLike[str]
+#: A file path, or a ``(filename, bytes)`` pair.
+AttachmentInput = PathInput | tuple[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def compose_message(
     tags: str | Iterable[str] | None = None,
     headers: Mapping[str, Any] | None = None,
     user_variables: Mapping[str, Any] | None = None,
-    attachments: Sequence[PathInput] | None = None,
+    attachments: Sequence[AttachmentInput] | PathInput | None = None,
 ) -> ComposedMessage:
     """Check every part and build the fields and file parts of one message.
 
@@ -106,7 +108,8 @@ def compose_message(
     :param tags: up to 10 ``o:tag`` values (ASCII, at most 128 characters each).
     :param headers: extra MIME headers, sent as ``h:<Name>``.
     :param user_variables: custom data, sent as ``v:<name>`` (shows up in events and webhooks).
-    :param attachments: local file paths, attached under their base names.
+    :param attachments: local file paths (attached under their base names) or ``(filename, bytes)``
+        pairs.
     :raises ValueError: on any invalid part; nothing has been sent.
     """
     recipients = {
@@ -170,20 +173,24 @@ def _header_fields(headers: Mapping[str, Any] | None) -> dict[str, str]:
     return fields
 
 
-def _attachment_parts(paths: Sequence[PathInput]) -> list[FilePart]:
+def _attachment_parts(items: Sequence[AttachmentInput] | PathInput) -> list[FilePart]:
+    """File parts from paths (one path alone too) or ``(filename, bytes)`` pairs, as the send operator."""
     parts: list[FilePart] = []
     total = 0
-    for path in paths:
-        file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"Attachment {str(file)!r} is not a readable file.")
-        size = file.stat().st_size
-        total += size
+    for item in [items] if isinstance(items, str | os.PathLike) else items:
+        if isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[1], bytes | bytearray):
+            name, data = str(item[0]), bytes(item[1])
+        else:
+            file = Path(item)  # type: ignore[arg-type]
+            if not file.is_file():
+                raise ValueError(f"Attachment {str(file)!r} is not a readable file.")
+            name, data = file.name, file.read_bytes()
+        total += len(data)
         if total > MAX_MESSAGE_BYTES:
             raise ValueError(
                 f"Attachments add up to more than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB, "
                 "Mailgun's limit for one message."
             )
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        parts.append(("attachment", (file.name, file.read_bytes(), content_type)))
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        parts.append(("attachment", (name, data, content_type)))
     return parts

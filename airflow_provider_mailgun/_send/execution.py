@@ -124,20 +124,24 @@ class PlanSender:
         message_id = self._find_accepted(batch, sent_at)
         if message_id:
             log.info(
-                "Batch %d: an earlier try's send was accepted (%s); not resending.", batch.index, message_id
+                "Batch %d: an earlier try's send was accepted (%s); not resending.",
+                batch.index + 1,
+                message_id,
             )
             self.outcome.reconciled += 1
             self._accepted(batch, message_id, sent_at, reconciled=True)
             return False
         if self.on_ambiguous == "fail":
             raise UnsettledSendError(
-                f"Batch {batch.index} may have been sent by an earlier try and Mailgun's events do not show "
-                "it accepted (on_ambiguous='fail'); nothing was resent."
+                f"Batch {batch.index + 1} may have been sent by an earlier try and Mailgun's events do not "
+                "show it accepted (on_ambiguous='fail'); nothing was resent."
             )
         if self.on_ambiguous == "skip":
             self._skip(batch, sent_at)
             return False
-        log.warning("Batch %d: no accepted event found for the earlier send; sending it again.", batch.index)
+        log.warning(
+            "Batch %d: no accepted event found for the earlier send; sending it again.", batch.index + 1
+        )
         return True
 
     def _send_all(self, batches: list[Batch]) -> None:
@@ -150,7 +154,9 @@ class PlanSender:
                 continue
             if result is None:
                 continue
-            if batch.index % step == 0 or total <= 20:
+            if batch.mailing_list:
+                log.info("Accepted for mailing list %s: id %s", batch.first_recipient, result)
+            elif batch.index % step == 0 or total <= 20:
                 log.info(
                     "Batch %d/%d accepted: %d recipient(s), id %s",
                     batch.index + 1,
@@ -169,7 +175,7 @@ class PlanSender:
         try:
             result = self._request(batch)
         except AmbiguousSendError as err:
-            log.warning("Batch %d: %s", batch.index, err)
+            log.warning("Batch %d/%d: %s", batch.index + 1, len(self.plan.batches), err)
             self.ledger.mark(batch, AMBIGUOUS, sent_at=sent_at)
             self.outcome.unsettled.append(batch.index)
             return None
@@ -197,7 +203,7 @@ class PlanSender:
             batch = by_index[index]
             message_id = self._find_accepted(batch, self._sent_at[index])
             if message_id:
-                log.info("Batch %d: the ambiguous send was accepted (%s).", index, message_id)
+                log.info("Batch %d: the ambiguous send was accepted (%s).", index + 1, message_id)
                 self.outcome.reconciled += 1
                 self._accepted(batch, message_id, self._sent_at[index], reconciled=True)
             elif self.on_ambiguous == "skip":
@@ -208,12 +214,13 @@ class PlanSender:
         self.outcome.unsettled = still
         if still:
             raise UnsettledSendError(
-                f"{len(still)} batch(es) ({', '.join(map(str, still[:10]))}) may or may not have been "
-                "accepted and were not resent; the next try reconciles them against Mailgun's events."
+                f"{len(still)} batch(es) ({', '.join(str(index + 1) for index in still[:10])}) may or may "
+                "not have been accepted and were not resent; the next try reconciles them against "
+                "Mailgun's events."
             )
 
     def _skip(self, batch: Batch, sent_at: float) -> None:
-        log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index)
+        log.warning("Batch %d: not found as accepted; skipped (on_ambiguous='skip').", batch.index + 1)
         self.ledger.mark(batch, SKIPPED, sent_at=sent_at)
         self.outcome.skipped_ambiguous.append(batch.index)
 
@@ -234,20 +241,31 @@ class PlanSender:
         return found
 
     def _lookup_accepted(self, batch: Batch, sent_at: float) -> str | None:
+        if batch.mailing_list:
+            # Mailgun's events name the list's members, not the list: look by the list instead.
+            return self._accepted_event(batch, sent_at, filters={"list": batch.first_recipient})
         # Filtered by one recipient of the batch, as sent and then lower-cased: whether Mailgun keeps
         # an address's case, and matches it exactly, is not documented. The batch key decides.
         sent = batch.first_recipient
         for recipient in dict.fromkeys((sent, sent.lower())):
-            found = self._accepted_event(batch, recipient, sent_at)
+            found = self._accepted_event(batch, sent_at, recipient=recipient)
             if found:
                 return found
         return None
 
-    def _accepted_event(self, batch: Batch, recipient: str, sent_at: float) -> str | None:
+    def _accepted_event(
+        self,
+        batch: Batch,
+        sent_at: float,
+        *,
+        recipient: str | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> str | None:
         events = self.hook.events.iter(
             self.domain,
             event="accepted",
             recipient=recipient,
+            filters=filters,
             begin=sent_at - RECONCILE_MARGIN_SECONDS,
             ascending=True,
         )
@@ -272,7 +290,7 @@ class PlanSender:
 
 def send_summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:
     """The result without its per-message parts (those are rebuilt from the ledger's batch records)."""
-    return {
+    summary: dict[str, Any] = {
         "batches": len(plan.batches),
         "recipients": plan.recipients,
         "skipped_invalid": shown_skipped(plan.skipped_invalid),
@@ -282,6 +300,9 @@ def send_summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: flo
         "domain": domain,
         "started_at": started,
     }
+    if plan.batches and plan.batches[0].mailing_list:
+        summary["mailing_list"] = plan.batches[0].first_recipient
+    return summary
 
 
 def send_result(
@@ -299,13 +320,15 @@ def send_result(
         "message_ids": [ids[index] for index in order],
         "batches": summary.get("batches", len(order)),
         "recipients": summary.get("recipients", sum(counts.values())),
-        "recipients_per_message": {ids[index]: counts[index] for index in order},
+        # A list send's copies are Mailgun's to count (0 here): the delivery sensor counts its events.
+        "recipients_per_message": {ids[index]: counts[index] for index in order if counts[index]},
         "skipped_invalid": summary.get("skipped_invalid", []),
         "skipped_invalid_count": summary.get("skipped_invalid_count", 0),
         "skipped_ambiguous_batches": summary.get("skipped_ambiguous_batches", []),
         "reconciled": summary.get("reconciled", 0),
         "domain": summary.get("domain"),
         "started_at": min(filter(None, (earliest, started)), default=started),
+        **{key: summary[key] for key in ("mailing_list", "list_members") if key in summary},
     }
 
 

@@ -87,6 +87,7 @@ class SendSpec(NamedTuple):
     batch: bool | None = None
     batch_size: int = MAX_RECIPIENTS_PER_REQUEST
     on_invalid: str = "fail"
+    to_list: bool = False
 
 
 def read_recipients(

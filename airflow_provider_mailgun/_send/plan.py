@@ -34,6 +34,7 @@ from airflow_provider_mailgun._send.fields import (
     read_mime,
     read_recipients,
 )
+from airflow_provider_mailgun._send.list_send import check_list_send
 from airflow_provider_mailgun.exceptions import SendInputError
 
 SHOWN_SKIPPED = 100
@@ -49,6 +50,8 @@ class Batch:
     common: tuple[tuple[str, str], ...]
     personalised: bool
     variable_names: tuple[str, ...] = ()
+    #: The one recipient is a mailing list: Mailgun makes the copies (see ``list_send``).
+    mailing_list: bool = False
 
     def fields(self) -> list[tuple[str, str]]:
         """Form fields of this request (files are added by the sender)."""
@@ -71,7 +74,9 @@ class Batch:
 
     @property
     def reach(self) -> int:
-        """The copies its message reaches: each recipient, and each cc and bcc."""
+        """The copies its message reaches: each recipient, and each cc and bcc (0: unknown, a list's)."""
+        if self.mailing_list:
+            return 0
         return len(self.recipients) + sum(1 for name, _ in self.common if name in ("cc", "bcc"))
 
 
@@ -93,6 +98,8 @@ def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
     files = read_files(spec, problems)
     check_body(spec, mime is not None, files, problems)
     personalised = _choose_batch_mode(spec, to, cc, bcc, problems)
+    if spec.to_list:
+        check_list_send(spec, to, problems)
     if not to and not problems:
         problems.append("no valid recipient in 'to'")
     if problems:
@@ -109,7 +116,15 @@ def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
     for index, start in enumerate(range(0, len(ordered), size)):
         chunk = tuple(ordered[start : start + size])
         batches.append(
-            Batch(index, _batch_key(ledger_scope, chunk), chunk, batch_common, personalised, names)
+            Batch(
+                index,
+                _batch_key(ledger_scope, chunk),
+                chunk,
+                batch_common,
+                personalised,
+                names,
+                mailing_list=spec.to_list,
+            )
         )
     return SendPlan(
         batches=tuple(batches),

@@ -42,7 +42,12 @@ from airflow.sdk import BaseNotifier
 import airflow_provider_mailgun.client as mailgun_client
 from airflow_provider_mailgun._connection.config import sending_domain
 from airflow_provider_mailgun._connection.lookup import client_config_async
-from airflow_provider_mailgun._notify.compose import ComposedMessage, compose_message
+from airflow_provider_mailgun._notify.compose import (
+    AttachmentInput,
+    ComposedMessage,
+    PathInput,
+    compose_message,
+)
 from airflow_provider_mailgun._notify.default_content import (
     KINDS,
     default_html,
@@ -50,6 +55,7 @@ from airflow_provider_mailgun._notify.default_content import (
     default_text,
     facts_from_context,
 )
+from airflow_provider_mailgun.exceptions import SendInputError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 if TYPE_CHECKING:
@@ -69,11 +75,14 @@ class MailgunNotifier(BaseNotifier):
     :param from_email: the sender (``Name <address>`` allowed); default ``airflow@<domain>``.
     :param subject: default ``[Airflow] <KIND> dag.task``.
     :param html: HTML body; with neither ``html``, ``text`` nor ``template`` a default body is sent.
+    :param html_content: the same as ``html`` (the name Airflow's SMTP notifier uses).
     :param text: plain-text body.
     :param template: name of a template stored on the sending domain (instead of ``html``).
     :param template_variables: variables for the template (``t:variables``).
     :param tags: up to 10 Mailgun tags, e.g. ``["airflow", "alert"]``.
-    :param files: local files to attach.
+    :param attachments: files to attach: paths, or ``(filename, bytes)`` pairs, as the send operator
+        takes them.
+    :param files: the same as ``attachments`` (the name Airflow's SMTP notifier uses).
     :param headers: extra MIME headers, e.g. ``{"Reply-To": "data@example.org"}``.
     :param mailgun_conn_id: a ``maton`` or ``mailgun`` connection (default ``maton_default``).
     :param domain: the sending domain; default the connection's ``default_domain``.
@@ -94,7 +103,7 @@ class MailgunNotifier(BaseNotifier):
         "template",
         "template_variables",
         "tags",
-        "files",
+        "attachments",
         "headers",
     )
     template_fields_renderers = {"html": "html", "template_variables": "json", "headers": "json"}
@@ -112,28 +121,34 @@ class MailgunNotifier(BaseNotifier):
         template: str | None = None,
         template_variables: Mapping[str, Any] | None = None,
         tags: str | Sequence[str] | None = None,
-        files: Sequence[str] | None = None,
+        attachments: Sequence[AttachmentInput] | PathInput | None = None,
+        files: Sequence[AttachmentInput] | PathInput | None = None,
         headers: Mapping[str, str] | None = None,
         mailgun_conn_id: str = MailgunHook.default_conn_name,
         domain: str | None = None,
         kind: str | None = None,
+        html_content: str | None = None,
         **kwargs: Any,
     ) -> None:
         # Airflow 3.1+ takes the context here (deadline alerts build the notifier with it); 3.0 nothing.
         super().__init__(**kwargs)
         if kind is not None and kind not in KINDS:  # a typo fails when the DAG is parsed, not when it fires
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}.")
+        if attachments is not None and files is not None:
+            raise SendInputError("Give attachments or files (two names for the same thing), not both.")
+        if html is not None and html_content is not None:
+            raise SendInputError("Give html or html_content (two names for the same thing), not both.")
         self.to = to
         self.cc = cc
         self.bcc = bcc
         self.from_email = from_email
         self.subject = subject
-        self.html = html
+        self.html = html if html is not None else html_content
         self.text = text
         self.template = template
         self.template_variables = template_variables
         self.tags = tags
-        self.files = files
+        self.attachments = attachments if attachments is not None else files
         self.headers = headers
         self.mailgun_conn_id = mailgun_conn_id
         self.domain = domain
@@ -207,7 +222,7 @@ class MailgunNotifier(BaseNotifier):
             template_variables=self.template_variables,
             tags=self.tags,
             headers=self.headers,
-            attachments=self.files,
+            attachments=self.attachments,
         )
 
 

@@ -45,6 +45,8 @@ from airflow_provider_mailgun._send.ledger import (
     ledger_scope,
     new_generation,
 )
+from airflow_provider_mailgun._send.list_send import list_members
+from airflow_provider_mailgun._send.parse_checks import literal_problems
 from airflow_provider_mailgun._send.plan import build_plan
 from airflow_provider_mailgun._send.rendering import PlainStringsRenderFast
 from airflow_provider_mailgun.exceptions import SendInputError
@@ -93,6 +95,12 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     :param batch: ``None`` (default) sends personal copies when there is more than one recipient;
         ``False`` sends one message seen by all (at most 1000 recipients).
     :param batch_size: recipients per request (at most 1000).
+    :param to_list: ``True`` when ``to`` is one mailing list's address: one request, and Mailgun
+        sends each subscribed member a copy (``%recipient.x%`` from the member's ``vars``,
+        ``%mailing_list_unsubscribe_url%`` works). The list must exist and have members, checked
+        before sending; no per-recipient variables. The result has one message id, no recipient
+        count for it (the delivery sensor counts the member copies from Mailgun's events) and
+        ``mailing_list`` / ``list_members``.
     :param max_concurrency: requests in flight at once (default 4).
     :param on_invalid: ``"fail"`` (default): any invalid address fails the task before sending;
         ``"skip"``: drop them and report them in the result.
@@ -181,10 +189,14 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         on_ambiguous: str = "reconcile",
         reconcile_timeout: float = 60.0,
         resend_after_clear: bool = False,
+        to_list: bool = False,
         **kwargs: Any,
     ) -> None:
         arguments = dict(locals())  # first, before anything else is bound: the arguments as given
         super().__init__(**kwargs)
+        problems = literal_problems(arguments)
+        if problems:
+            raise SendInputError(f"{self.task_id}: " + " | ".join(problems))
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}.")
         if on_ambiguous not in ON_AMBIGUOUS:
@@ -212,8 +224,9 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             head = None  # resend_after_clear: a new send, with batch keys of its own
         generation = head.generation if head is not None else new_generation()
         scope = ledger_scope(context)
+        spec = self._spec()
         try:
-            plan = build_plan(self._spec(), f"{scope}__{generation}" if generation else scope)
+            plan = build_plan(spec, f"{scope}__{generation}" if generation else scope)
         except SendInputError as err:
             # Bad input does not get better on retry: fail at once.
             raise AirflowFailException(str(err)) from None
@@ -223,13 +236,15 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             )
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = hook.domain(self.domain)
-        self.log.info(
-            "Sending to %d recipient(s) on %s in %d batch(es), %d at a time.",
-            plan.recipients,
-            domain,
-            len(plan.batches),
-            self.max_concurrency,
-        )
+        members = self._list_members(hook, plan.batches[0].first_recipient) if spec.to_list else None
+        if members is None:
+            self.log.info(
+                "Sending to %d recipient(s) on %s in %d batch(es), %d at a time.",
+                plan.recipients,
+                domain,
+                len(plan.batches),
+                self.max_concurrency,
+            )
         chunks = chunk_count(len(plan.batches))
         ledger.begin(generation, chunks)
         sender = PlanSender(
@@ -248,6 +263,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
                 self.log.info("Requests: %s", hook.describe_requests())
             hook.close()
         summary = send_summary(plan, outcome, domain, started)
+        if members is not None:
+            summary["list_members"] = members
         # Kept, not deleted: Airflow records success only after execute() returns (XCom, then the
         # success message); a crash in between must find this send done, not send it again.
         ledger.complete(summary, chunks=chunks, cycle=cycle)
@@ -290,6 +307,24 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             what,
         )
         return None
+
+    def _list_members(self, hook: MailgunHook, address: str) -> int:
+        """Refuse a missing or empty list before sending; log what Mailgun will do with it."""
+        try:
+            members = list_members(hook, address)
+        except SendInputError as err:
+            hook.close()
+            raise AirflowFailException(str(err)) from None  # a missing list does not appear on retry
+        except BaseException:
+            hook.close()
+            raise
+        self.log.info(
+            "Sending one message to mailing list %s (%d members): Mailgun sends each subscribed member "
+            "a copy under its one message id.",
+            address,
+            members,
+        )
+        return members
 
     def _spec(self) -> SendSpec:
         """The message arguments as rendered for this try."""

@@ -115,3 +115,16 @@ def test_stats_tags_ips_and_maton_connections(hook: MailgunHook) -> None:
         assert hook.connections.get(created["connection_id"])["status"] == "PENDING"
         hook.connections.delete(created["connection_id"])
         assert active["app"] == "mailgun"
+
+
+def test_help_on_the_list_and_member_methods_says_what_they_do(hook: MailgunHook) -> None:
+    import inspect
+    import pydoc
+
+    for group in (hook.lists, hook.members):
+        for name, method in inspect.getmembers(group, inspect.ismethod):
+            if not name.startswith("_"):
+                assert inspect.getdoc(method), f"help(hook.{type(group).__name__}.{name}) shows no docstring"
+    shown = pydoc.render_doc(hook.lists.create, renderer=pydoc.plaintext)
+    assert "access_level" in shown
+    assert 'hook.lists.create("news@mg.example.com"' in shown

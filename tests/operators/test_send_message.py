@@ -533,3 +533,32 @@ def test_info_logs_of_a_large_send_show_counts_not_addresses(
 def _context(task_id: str) -> Any:
     """A minimal context for calling execute() directly (no task_state_store: in-memory ledger)."""
     return {}
+
+
+def test_ambiguous_send_lines_count_batches_from_1_like_every_other_line(
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.INFO)
+    # One request at a time, so the 3rd request is the 3rd batch; its 500 leaves it ambiguous.
+    mailgun_emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
+    MailgunSendMessageOperator(
+        task_id="numbered",
+        mailgun_conn_id=mailgun_conn_id,
+        from_email=FROM,
+        to=_people(10),
+        subject="s",
+        text="t",
+        batch_size=2,
+        max_concurrency=1,
+        on_ambiguous="skip",
+        reconcile_timeout=0.1,
+    ).execute(_context("numbered"))
+    captured = capsys.readouterr()
+    logs = "\n".join(r.getMessage() for r in caplog.records) + captured.out + captured.err
+    assert "Batch 2/5 accepted" in logs
+    assert "Batch 3/5: " in logs  # the ambiguous send's warning
+    assert "Batch 3: not found as accepted; skipped" in logs
+    assert "Batch 4/5 accepted" in logs

@@ -72,7 +72,7 @@ class _Shared:
         )
         # Personal fields need the recipient's substitutions; most sends have none.
         texts = [batch.subject or "", *batch.variables.values()]
-        self.personal = batch.batch_mode and any("%recipient" in t for t in texts)
+        self.personal = batch.personal and any("%recipient" in t for t in texts)
         self.static_vars = json.dumps(batch.variables, separators=(",", ":"))
         self.static_to = ", ".join(batch.to)
 

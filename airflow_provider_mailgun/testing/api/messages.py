@@ -5,6 +5,9 @@ Example (what a client does)::
     requests.post(f"{emu.url}/v3/{emu.domain}/messages", auth=("api", emu.mailgun_key),
                   data={"from": "a@mg.example.com", "to": "b@example.com", "subject": "s", "text": "t"})
     # -> {"id": "<20250101120000.1.0123456789ABCDEF@mg.example.com>", "message": "Queued. Thank you."}
+
+A ``to`` that names a mailing list is expanded as Mailgun expands it: one copy per subscribed
+member, all under the one message id (see ``model.lists.list_fanout``).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from airflow_provider_mailgun.testing.api.context import domain_of, form_of, found
+from airflow_provider_mailgun.testing.api.context import domain_of, form_of, found, own_base_url
 from airflow_provider_mailgun.testing.api.sending import build_batch, store_batch
 from airflow_provider_mailgun.testing.model.events import parse_storage_key
+from airflow_provider_mailgun.testing.model.lists import list_fanout
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import json_response, message_response
 
@@ -27,6 +31,8 @@ def routes(state: EmulatorState) -> list[Route]:
         with state.lock:
             dom = found(state.domains, domain, f"Domain not found: {domain}")
             batch = build_batch(state, dom, form, mime=mime)
+            batch.fanout = list_fanout(state.lists, batch)
+            batch.unsubscribe_base = own_base_url(request.scope)
             store_batch(state, dom, batch)
         return json_response({"id": batch.message_id, "message": "Queued. Thank you."})
 

@@ -280,7 +280,9 @@ def store_batch(state: EmulatorState, dom: DomainState, batch: Batch) -> None:
     (``complained``); delayed ones wait in the pending heap.
     """
     state.tick()  # release due delayed events first so the log stays in timestamp order
-    if batch.batch_mode:
+    if batch.fanout is not None:
+        recipients = [target.address for target in batch.fanout]
+    elif batch.batch_mode:
         extras = batch.cc_addr + batch.bcc_addr
         recipients = [r for t in batch.to_addr for r in (t, *extras)]
     else:

@@ -11,11 +11,13 @@ Example::
     post(f"{emu.url}/_emulator/engage", json={"event": "opened", "tag": "newsletter"})
     post(f"{emu.url}/_emulator/events_api", json={"enabled": False})      # Events answers 410
     post(f"{emu.url}/_emulator/gateway", json={"forward_newer_apis": False})
+    get(copy["html"] link)   # a list copy's %mailing_list_unsubscribe_url%: /_emulator/unsubscribe/<key>
 """
 
 from __future__ import annotations
 
 import json
+from html import escape
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +29,8 @@ from airflow_provider_mailgun.testing.api.context import own_base_url
 from airflow_provider_mailgun.testing.control import feedback, introspect
 from airflow_provider_mailgun.testing.control.engagement import engage
 from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
+from airflow_provider_mailgun.testing.model.events import parse_storage_key
+from airflow_provider_mailgun.testing.model.lists import unsubscribe_member
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 from airflow_provider_mailgun.testing.util import int_param, is_yes, json_response, message_response
 
@@ -172,6 +176,23 @@ def routes(state: EmulatorState) -> list[Route]:
             introspect.set_gateway_forwards_newer_apis(state, bool(data.get("forward_newer_apis", True)))
         return message_response("ok", 200)
 
+    async def unsubscribe(request: Request) -> Response:
+        """A list copy's ``%mailing_list_unsubscribe_url%``: unsubscribes its member from the list."""
+        parsed = parse_storage_key(request.path_params["key"])
+        with state.lock:
+            batch = state.messages.by_message_id.get(parsed[0]) if parsed else None
+            fanout = batch.fanout if batch is not None and batch.fanout is not None else []
+            local = parsed[1] if parsed else -1
+            target = fanout[local] if 0 <= local < len(fanout) else None
+            if target is None or target.list_address is None:
+                return HTMLResponse("<p>Unknown unsubscribe link.</p>", 404)
+            if not unsubscribe_member(state.lists, target.list_address, target.address):
+                shown = f"{escape(target.address)} is not on {escape(target.list_address)}."
+                return HTMLResponse(f"<p>{shown}</p>", 404)
+        return HTMLResponse(
+            f"<p>{escape(target.address)} has been unsubscribed from {escape(target.list_address)}.</p>"
+        )
+
     async def connect(request: Request) -> Response:
         conn_id = request.path_params["conn_id"]
         with state.lock:
@@ -195,6 +216,7 @@ def routes(state: EmulatorState) -> list[Route]:
         Route(f"{p}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{p}/maton/connect/{{conn_id}}", connect, methods=["GET"]),
         Route(f"{p}/engage", engagement, methods=["POST"]),
+        Route(f"{p}/unsubscribe/{{key}}", unsubscribe, methods=["GET", "POST"]),
         Route(f"{p}/events_api", switches, methods=["POST"]),
         Route(f"{p}/gateway", switches, methods=["POST"]),
         *(Route(f"{p}/{name}", settings, methods=["POST"]) for name in _SETTINGS),

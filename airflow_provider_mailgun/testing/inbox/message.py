@@ -118,7 +118,9 @@ def _headers(item: dict[str, Any], batch: Batch) -> Html:
         pairs.append(("Test mode", esc("yes (accepted, not delivered)")))
     pairs += [(f"h:{name}", esc(value)) for name, value in item["headers"].items()]
     pairs += [(f"o:{name}", esc(value)) for name, value in item["options"].items()]
-    if batch.batch_mode:
+    if item["mailing_list"]:
+        pairs.append(("Mailing list", esc(f"{item['mailing_list']}: one copy per subscribed member")))
+    elif batch.batch_mode:
         pairs.append(("Batch send", esc(f"{len(batch.to_addr)} recipients, one copy each")))
     return key_values(pairs, table_id="headers")
 
@@ -160,7 +162,6 @@ def message_view(state: EmulatorState, key: str, storage_base: str) -> tuple[str
     store = state.messages
     copy = batch.copy_base + local
     item = store.render(copy)
-    to_idx = batch.copy_recipient(local)[2]
     events = copy_events(store, state.events, copy, storage_base)
     html_part = (
         mail_frame(item["html"], batch.inline) if item["html"] else Html('<p class="muted">No HTML part.</p>')
@@ -173,7 +174,7 @@ def message_view(state: EmulatorState, key: str, storage_base: str) -> tuple[str
     files = batch.attachments + batch.inline
     attachments = _file_links(batch.bare_id, files) if files else Html('<p class="muted">None.</p>')
     subject = item["subject"] or "(no subject)"
-    recipient_values = store.recipient_values(batch, to_idx)
+    recipient_values = store.copy_values(batch, local)
     body = Html(
         f'<p>{link("/", "← All messages")}</p><h1 id="subject">{esc(subject)}</h1>'
         f"{_headers(item, batch)}"

@@ -110,7 +110,7 @@ class _BatchMatcher:
 
     def __init__(self, store: MessageStore, query: Query, batch: Batch) -> None:
         self.store, self.query, self.batch = store, query, batch
-        self.dynamic = batch.batch_mode and "%recipient" in batch.subject
+        self.dynamic = batch.personal and "%recipient" in batch.subject
         self.subject = batch.subject.lower()
         self._subjects: list[str] | None = None
         self.words: tuple[str, ...] = ()
@@ -140,6 +140,12 @@ class _BatchMatcher:
             self._subjects = _subjects(self.store, self.batch)
         return self._subjects[to_idx]
 
+    def _copy_subject(self, copy: int, to_idx: int | None) -> str:
+        if self.dynamic and self.batch.fanout is not None:  # a list send: each member's own subject
+            sub = self.store.substituter(self.batch, copy - self.batch.copy_base)[1]
+            return ((sub(self.batch.subject) if sub is not None else self.batch.subject) or "").lower()
+        return self._subject_of(to_idx)
+
     def copies(self, start: int, stop: int) -> Iterator[int]:
         """Matching global copy indices in ``[start, stop)``, ascending."""
         if self.verdict is not None:
@@ -153,10 +159,10 @@ class _BatchMatcher:
             if any(t not in who for t in q.to):
                 continue
             if self.dynamic and q.subject:
-                subject = self._subject_of(to_idx)
+                subject = self._copy_subject(copy, to_idx)
                 if any(s not in subject for s in q.subject):
                     continue
-            if all(w in who or w in self._subject_of(to_idx) for w in self.words):
+            if all(w in who or w in self._copy_subject(copy, to_idx) for w in self.words):
                 yield copy
 
 

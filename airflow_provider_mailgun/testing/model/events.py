@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airflow_provider_mailgun.testing.model.messages import Batch, MessageStore
+from airflow_provider_mailgun.testing.model.messages import Batch, MessageStore, copy_key
 
 ACCEPTED = 0
 DELIVERED = 1
@@ -254,7 +254,8 @@ class EventStore:
         kind = log.kind[pos]
         batch, local = self.messages.locate(log.copy[pos])
         recipient, sub = self.messages.substituter(batch, local)
-        to_header = sub.display if sub is not None else ", ".join(batch.to)
+        to_idx = batch.copy_recipient(local)[2]  # a list copy shows the list, as Mailgun's To does
+        to_header = batch.to[to_idx] if to_idx is not None else ", ".join(batch.to)
         subject = sub(batch.subject) if sub is not None else batch.subject
         variables = {k: (sub(v) if sub is not None else v) for k, v in batch.variables.items()}
         event: dict[str, Any] = {
@@ -351,7 +352,7 @@ def add_engagement(event: dict[str, Any], kind: int) -> None:
 
 
 def storage_key(batch: Batch, local: int) -> str:
-    return base64.urlsafe_b64encode(f"{batch.bare_id}|{local}".encode()).decode().rstrip("=")
+    return copy_key(batch, local)
 
 
 def parse_storage_key(key: str) -> tuple[str, int] | None:

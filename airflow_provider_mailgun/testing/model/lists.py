@@ -4,6 +4,9 @@ Members are keyed by lowercase address and paged alphabetically. :func:`make_mem
 fields or one entry of a ``members.json`` upload into a member record; it is shared with the
 seeding helper ``emu.seed_list``.
 
+A send whose ``to`` names a list is expanded by :func:`list_fanout`, as Mailgun expands it: one
+copy per subscribed member, ``%recipient.x%`` read from the member's ``vars``.
+
 Example::
 
     key, member = make_member({"address": "Alice <alice@x.com>", "vars": '{"age": 26}'})
@@ -15,8 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import formataddr
 from typing import Any
 
+from airflow_provider_mailgun.testing.model.messages import Batch, CopyTarget
 from airflow_provider_mailgun.testing.model.paging import SortedTable
 from airflow_provider_mailgun.testing.util import ApiError, rfc2822, split_addresses
 
@@ -103,3 +108,48 @@ def make_member(data: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
         "subscribed": parse_subscribed(data.get("subscribed")),
     }
     return address.lower(), member
+
+
+def list_fanout(lists: Mapping[str, MailingList], batch: Batch) -> list[CopyTarget] | None:
+    """The copies of a send whose ``to`` names mailing lists (None when it names none).
+
+    Each list becomes one copy per *subscribed* member (unsubscribed members get none), in the
+    list's address order, with the member's ``vars``; other ``to`` addresses, cc and bcc keep one
+    copy each. An address reached twice (a member of two lists, or also named in ``to``) gets one.
+    """
+    if not any(address.lower() in lists for address in batch.to_addr):
+        return None
+    targets: list[CopyTarget] = []
+    seen: set[str] = set()
+
+    def add(target: CopyTarget) -> None:
+        key = target.address.lower()
+        if key not in seen:
+            seen.add(key)
+            targets.append(target)
+
+    for index, (address, display) in enumerate(zip(batch.to_addr, batch.to, strict=True)):
+        mlist = lists.get(address.lower())
+        if mlist is None:
+            add(CopyTarget(address, display, index if batch.batch_mode else None))
+            continue
+        for key in mlist.members:
+            member = mlist.members.records[key]
+            if member["subscribed"]:
+                address = member["address"]
+                shown = formataddr((member["name"], address)) if member["name"] else address
+                add(CopyTarget(address, shown, index, dict(member["vars"]), mlist.address))
+    extras = zip(batch.cc_addr + batch.bcc_addr, batch.cc + batch.bcc, strict=True)
+    for address, display in extras:
+        add(CopyTarget(address, display, None))
+    return targets
+
+
+def unsubscribe_member(lists: Mapping[str, MailingList], list_address: str, address: str) -> bool:
+    """Mark a member unsubscribed (what a list's unsubscribe link does); False if not a member."""
+    mlist = lists.get(list_address.lower())
+    member = mlist.members.get(address.lower()) if mlist is not None else None
+    if member is None:
+        return False
+    mlist.members.put(address.lower(), {**member, "subscribed": False})  # type: ignore[union-attr]
+    return True

@@ -21,6 +21,7 @@ store keeps no per-recipient structure of its own.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from array import array
@@ -31,9 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mailgun.testing.api.forms import FilePart
+from airflow_provider_mailgun.testing.defaults import CONTROL_PREFIX
 from airflow_provider_mailgun.testing.util import rfc2822
 
-_SUBST_RE = re.compile(r"%recipient(?:\.([^%\s]+)|(_email|_name|_fname|_lname))?%")
+_SUBST_RE = re.compile(
+    r"%(?:recipient(?:\.([^%\s]+)|(_email|_name|_fname|_lname))?|(mailing_list_unsubscribe_url))%"
+)
 _RV_CACHE_SIZE = 64
 
 
@@ -46,6 +50,22 @@ def display_name(display: str) -> str:
     if display.endswith(">") and "<" in display:
         return display[: display.rindex("<")].strip().strip('"')
     return ""
+
+
+@dataclass(slots=True, frozen=True)
+class CopyTarget:
+    """One copy of a send that addressed a mailing list: a list member's copy, or a plain one.
+
+    ``to_index`` is the position in ``to`` the copy came from (the list's, for a member copy; None
+    for a plain copy outside batch mode). ``values`` are the member's ``vars`` (what
+    ``%recipient.x%`` reads) and ``list_address`` the list it came through (None for a plain copy).
+    """
+
+    address: str
+    display: str
+    to_index: int | None
+    values: dict[str, Any] | None = None
+    list_address: str | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -79,6 +99,10 @@ class Batch:
     delivery_time: str | None = None
     rv_raw: str | None = None  # recipient-variables JSON; None = not a batch send
     mime: bytes | None = None
+    #: Set when ``to`` named a mailing list: every copy, member copies expanded (see CopyTarget).
+    fanout: list[CopyTarget] | None = None
+    #: Where a member copy's ``%mailing_list_unsubscribe_url%`` points (the emulator's own host).
+    unsubscribe_base: str = ""
     copy_base: int = 0
     n_copies: int = 0
     size: int = 0
@@ -88,12 +112,20 @@ class Batch:
         return self.rv_raw is not None
 
     @property
+    def personal(self) -> bool:
+        """Whether copies differ by recipient (a batch send, or a send to a mailing list)."""
+        return self.rv_raw is not None or self.fanout is not None
+
+    @property
     def bare_id(self) -> str:
         """The id as events show it (``message.headers.message-id``): no angle brackets."""
         return self.message_id[1:-1]
 
     def copy_recipient(self, local: int) -> tuple[str, str, int | None]:
         """``(address, display, to_index)`` of a copy; ``to_index`` is None outside batch mode."""
+        if self.fanout is not None:
+            target = self.fanout[local]
+            return target.address, target.display, target.to_index
         if self.batch_mode:
             per_to = 1 + len(self.cc_addr) + len(self.bcc_addr)
             to_idx, j = divmod(local, per_to)
@@ -116,21 +148,27 @@ class Batch:
 class Substituter:
     """Applies ``%recipient...%`` placeholders for one to-recipient of a batch send."""
 
-    __slots__ = ("addr", "display", "name", "values")
+    __slots__ = ("addr", "display", "name", "unsubscribe_url", "values")
 
-    def __init__(self, addr: str, display: str, values: dict[str, Any] | None) -> None:
+    def __init__(
+        self, addr: str, display: str, values: dict[str, Any] | None, unsubscribe_url: str | None = None
+    ) -> None:
         self.addr = addr
         self.display = display
         self.name = display_name(display)
         self.values = values
+        self.unsubscribe_url = unsubscribe_url
 
     def __call__(self, text: str | None) -> str | None:
-        if text is None or "%recipient" not in text:
+        if text is None or ("%recipient" not in text and "%mailing_list" not in text):
             return text
         return _SUBST_RE.sub(self._replace, text)
 
     def _replace(self, match: re.Match[str]) -> str:
         key, builtin = match.group(1), match.group(2)
+        if match.group(3) is not None:
+            # Only a copy sent through a mailing list has one; elsewhere it stays as written.
+            return self.unsubscribe_url if self.unsubscribe_url is not None else match.group(0)
         if key is not None:
             # Unknown keys (or a recipient missing from recipient-variables) stay literal,
             # exactly what Mailgun does; there is no fallback syntax.
@@ -192,8 +230,19 @@ class MessageStore:
             values = next((v for k, v in parsed.items() if k.lower() == lowered), None)
         return values if isinstance(values, dict) else None
 
+    def copy_values(self, batch: Batch, local: int) -> dict[str, Any] | None:
+        """What ``%recipient.x%`` reads for one copy: list member vars, or recipient-variables."""
+        if batch.fanout is not None and batch.fanout[local].list_address is not None:
+            return batch.fanout[local].values
+        return self.recipient_values(batch, batch.copy_recipient(local)[2])
+
     def substituter(self, batch: Batch, local: int) -> tuple[str, Substituter | None]:
-        """The copy's recipient and, in batch mode, the substituter for its to-recipient."""
+        """The copy's recipient and, in batch mode or a list send, the substituter for its copy."""
+        if batch.fanout is not None:
+            target = batch.fanout[local]
+            if target.list_address is not None:
+                url = f"{batch.unsubscribe_base}{CONTROL_PREFIX}/unsubscribe/{copy_key(batch, local)}"
+                return target.address, Substituter(target.address, target.display, target.values, url)
         addr, _display, to_idx = batch.copy_recipient(local)
         if to_idx is None:
             return addr, None
@@ -207,6 +256,7 @@ class MessageStore:
         sub = self.substituter(batch, local)[1]
         apply = sub if sub is not None else _identity
         to = [batch.to[to_idx]] if to_idx is not None else batch.to
+        target = batch.fanout[local] if batch.fanout is not None else None
         return {
             "id": batch.message_id,
             "domain": batch.domain,
@@ -231,6 +281,7 @@ class MessageStore:
             "time": batch.time,
             "date": rfc2822(batch.time),
             "batch_mode": batch.batch_mode,
+            "mailing_list": target.list_address if target is not None else None,
             "mime": batch.mime is not None,
             "copy": copy,
         }
@@ -243,6 +294,11 @@ class MessageStore:
                 continue
             span = range(batch.copy_base, batch.copy_base + batch.n_copies)
             yield from (reversed(span) if newest_first else span)
+
+
+def copy_key(batch: Batch, local: int) -> str:
+    """An opaque key naming one copy (also the stored-message key of its events)."""
+    return base64.urlsafe_b64encode(f"{batch.bare_id}|{local}".encode()).decode().rstrip("=")
 
 
 def _identity(text: str | None) -> str | None:

@@ -1,0 +1,51 @@
+"""Sending to a mailing list's address (``to_list=True``): one request, and Mailgun makes the copies.
+
+Mailgun expands a list address in ``to`` into one copy per *subscribed* member, ``%recipient.x%``
+read from each member's ``vars`` and ``%mailing_list_unsubscribe_url%`` set per member, all under
+the one message id of the request. So a list send is one batch of one address: exactly-once is
+about that one request (the ledger records it, a retry never sends it again), the copies are
+Mailgun's, and how many there are is known only from Mailgun's events::
+
+    problems: list[str] = []
+    check_list_send(spec, to, problems)        # before anything is sent: one address, nothing personal
+    members = list_members(hook, "newsletter@lists.example.com")   # refuses a missing or empty list
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from airflow_provider_mailgun._send.fields import Recipient, SendSpec
+from airflow_provider_mailgun.exceptions import MailgunNotFoundError, SendInputError
+
+if TYPE_CHECKING:
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+
+
+def check_list_send(spec: SendSpec, to: Sequence[Recipient], problems: list[str]) -> None:
+    """What cannot go with ``to_list=True``, appended to ``problems``."""
+    if len(to) != 1:
+        problems.append(f"to_list=True needs exactly one address in 'to', the mailing list's; got {len(to)}")
+    if any(recipient.variables for recipient in to) or spec.recipient_variables:
+        problems.append(
+            "to_list=True takes no per-recipient variables: Mailgun fills %recipient.x% from each list "
+            "member's vars (set them when syncing the list)"
+        )
+    if spec.batch is True:
+        problems.append("to_list=True sends one request that Mailgun expands; batch=True does not apply")
+
+
+def list_members(hook: MailgunHook, address: str) -> int:
+    """The list's member count (subscribed or not); SendInputError when there is nothing to send to."""
+    try:
+        found = hook.lists.get(address)
+    except MailgunNotFoundError:
+        raise SendInputError(
+            f"Nothing was sent. to_list=True, but there is no mailing list {address} on this account "
+            "(create it with MailgunSyncListMembersOperator, or send to the address with to_list=False)."
+        ) from None
+    members = int(found.get("members_count") or 0)
+    if members == 0:
+        raise SendInputError(f"Nothing was sent. Mailing list {address} has no members.")
+    return members

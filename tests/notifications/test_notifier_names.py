@@ -1,0 +1,66 @@
+"""The notifier takes the send operator's ``attachments``, and SMTP's ``files`` and ``html_content``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_mailgun.exceptions import SendInputError
+from airflow_provider_mailgun.notifications.mailgun import MailgunNotifier
+from airflow_provider_mailgun.testing import MailgunEmulator
+from tests.dag_runner import run_dag, task_states
+from tests.notifications.support import copies_by_id, failing_dag
+
+
+def _alert(emu: MailgunEmulator) -> dict:
+    messages = copies_by_id(emu)
+    assert len(messages) == 1
+    (copies,) = messages.values()
+    return copies[0]
+
+
+def test_smtp_notifier_names_html_content_and_files_work_as_is(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("day,rows\n2026-01-01,42\n")
+    notifier = MailgunNotifier(
+        to="oncall@example.org",
+        subject="{{ ti.task_id }} failed",
+        html_content="<p>{{ dag.dag_id }} needs a look</p>",
+        files=[str(report)],
+    )
+    dag_run = run_dag(failing_dag("mg_notify_smtp_names", [notifier]))
+    assert task_states(dag_run) == {"explode": "failed"}
+    alert = _alert(mailgun_emulator)
+    assert alert["html"] == "<p>mg_notify_smtp_names needs a look</p>"
+    assert [a["filename"] for a in alert["attachments"]] == ["report.csv"]
+
+
+def test_attachments_take_paths_and_filename_bytes_pairs_as_the_send_operator_does(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n1,2\n")
+    notifier = MailgunNotifier(
+        to="oncall@example.org", attachments=[str(report), ("summary.txt", b"3 rows failed")]
+    )
+    run_dag(failing_dag("mg_notify_attachments", [notifier]))
+    alert = _alert(mailgun_emulator)
+    assert [(a["filename"], a["size"]) for a in alert["attachments"]] == [
+        ("report.csv", report.stat().st_size),
+        ("summary.txt", 13),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"attachments": ["a.csv"], "files": ["b.csv"]}, "Give attachments or files"),
+        ({"html": "<p>a</p>", "html_content": "<p>b</p>"}, "Give html or html_content"),
+    ],
+)
+def test_both_names_of_one_argument_is_a_clear_error(arguments: dict, message: str) -> None:
+    with pytest.raises(SendInputError, match=message):
+        MailgunNotifier(to="oncall@example.org", **arguments)

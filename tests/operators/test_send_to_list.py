@@ -1,0 +1,149 @@
+"""Sending to a mailing list's address (``to_list=True``) end to end: sync, send, the copies, the sensor."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun.operators.lists import MailgunSyncListMembersOperator
+from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
+from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
+from airflow_provider_mailgun.testing import MailgunEmulator
+from tests.dag_runner import run_dag, task_states, xcom_result
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+LIST = "newsletter@mg.example.com"
+FROM = f"Newsletter <{LIST}>"
+CSV = (
+    "address,name,first_name,subscribed\n"
+    "ann@example.org,Ann Lee,Ann,yes\n"
+    "bob@example.org,Bob Roe,Bob,yes\n"
+    "cy@example.org,Cy Doe,Cy,no\n"
+    "bounce-dee@example.org,Dee,Dee,yes\n"
+)
+
+
+def _sends(emu: MailgunEmulator) -> list[dict[str, Any]]:
+    return [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/messages")]
+
+
+def _send(conn_id: str, **overrides: Any) -> MailgunSendMessageOperator:
+    arguments: dict[str, Any] = {
+        "task_id": "send",
+        "mailgun_conn_id": conn_id,
+        "from_email": FROM,
+        "to": LIST,
+        "to_list": True,
+        "subject": "Hi %recipient.first_name%",
+        "text": "Dear %recipient_name%. Leave: %mailing_list_unsubscribe_url%",
+        **overrides,
+    }
+    return MailgunSendMessageOperator(**arguments)
+
+
+def test_sync_send_to_the_list_and_wait_each_subscribed_member_gets_one_personal_copy(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str, tmp_path: Path
+) -> None:
+    members = tmp_path / "members.csv"
+    members.write_text(CSV)
+    with DAG("list_send_end_to_end", schedule=None, start_date=START, catchup=False) as dag:
+        sync = MailgunSyncListMembersOperator(
+            task_id="sync",
+            mailgun_conn_id=maton_conn_id,
+            list_address=LIST,
+            members=str(members),
+            create_list=True,
+        )
+        send = _send(maton_conn_id)
+        wait = MailgunDeliverySensor(
+            task_id="wait",
+            mailgun_conn_id=maton_conn_id,
+            message_ids=send.output,
+            min_success_fraction=0.6,
+            fail_on_permanent_failure=False,
+            poke_interval=1,
+            timeout=60,
+        )
+        sync >> send >> wait
+    dag_run = run_dag(dag)
+
+    assert task_states(dag_run) == {"sync": "success", "send": "success", "wait": "success"}
+    copies = mailgun_emulator.messages()
+    assert Counter(c["recipient"] for c in copies) == {
+        "ann@example.org": 1,
+        "bob@example.org": 1,
+        "bounce-dee@example.org": 1,
+    }  # cy unsubscribed: no copy
+    ann = next(c for c in copies if c["recipient"] == "ann@example.org")
+    assert ann["subject"] == "Hi Ann"
+    assert ann["text"].startswith("Dear Ann Lee. Leave: http")
+    assert ann["to"] == [LIST]
+    assert len(_sends(mailgun_emulator)) == 1  # one request, Mailgun's expansion did the rest
+    sent = xcom_result(dag_run, "send")
+    assert sent["message_ids"] == [ann["id"].strip("<>")]
+    assert sent["mailing_list"] == LIST
+    assert sent["list_members"] == 4  # on the list, subscribed or not
+    waited = xcom_result(dag_run, "wait")
+    assert waited["delivered"] == 2  # the sensor counted the member copies from the events
+    assert [f["recipient"] for f in waited["failed"]] == ["bounce-dee@example.org"]
+    assert waited["pending"] == 0
+
+
+def test_a_lost_answer_is_reconciled_by_the_lists_events_and_nothing_is_sent_twice(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    mailgun_emulator.seed_list(
+        LIST, [{"address": f"m{i}@example.org", "vars": {"first_name": f"M{i}"}} for i in range(5)]
+    )
+    mailgun_emulator.set_faults({"drop_after_store": [1], "path": "/messages", "methods": ["POST"]})
+    with DAG("list_send_dropped", schedule=None, start_date=START, catchup=False) as dag:
+        _send(mailgun_conn_id, reconcile_timeout=5, retries=1, retry_delay=timedelta(0))
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": "success"}
+    counts = Counter(c["recipient"] for c in mailgun_emulator.messages())
+    assert len(counts) == 5
+    assert set(counts.values()) == {1}
+    assert len(_sends(mailgun_emulator)) == 1
+    assert xcom_result(dag_run, "send")["reconciled"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"to": [LIST, "other@example.org"]}, "to_list=True needs exactly one address in 'to'"),
+        (
+            {"to": [{"address": LIST, "variables": {"first_name": "X"}}]},
+            "to_list=True takes no per-recipient variables",
+        ),
+        ({"recipient_variables": {LIST: {"a": 1}}}, "to_list=True takes no per-recipient variables"),
+        ({"batch": True}, "batch=True does not apply"),
+        ({"to": "missing@mg.example.com"}, "there is no mailing list missing@mg.example.com"),
+    ],
+)
+def test_a_wrong_list_send_fails_before_anything_is_sent(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, overrides: dict[str, Any], message: str
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org"])
+    operator = _send(mailgun_conn_id, **overrides)
+    with pytest.raises(AirflowFailException, match=re.escape(message)):
+        operator.execute({})  # type: ignore[arg-type]
+    assert _sends(mailgun_emulator) == []
+
+
+def test_a_list_send_to_a_missing_list_fails_the_task_without_retrying(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    with DAG("list_send_missing", schedule=None, start_date=START, catchup=False) as dag:
+        _send(mailgun_conn_id, retries=2, retry_delay=timedelta(0))
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": "failed"}
+    assert [ti.try_number for ti in dag_run.get_task_instances()] == [1]
+    assert _sends(mailgun_emulator) == []
