@@ -52,7 +52,7 @@ def test_every_listed_class_and_module_imports() -> None:
         for group in info.get(section, []):
             for module in group["python-modules"]:
                 importlib.import_module(module)
-    for dotted in info.get("notifications", []) + info.get("email-backends", []):
+    for dotted in info.get("notifications", []) + info.get("email-backends", []) + info["extra-links"]:
         module, _, name = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), name)
 
