@@ -32,7 +32,7 @@ MESSAGES_KEY = MailgunMessagesLink().xcom_key
 LIST_KEY = MailgunListLink().xcom_key
 
 
-def _campaign(dag_id: str, conn_id: str, *, sensor_timeout: float = 60) -> DAG:
+def _campaign(dag_id: str, conn_id: str) -> DAG:
     """Send to three people in batches of two, wait for delivery, sync a list."""
     with DAG(dag_id, schedule=None, start_date=START, catchup=False) as dag:
         send = MailgunSendMessageOperator(
@@ -50,7 +50,7 @@ def _campaign(dag_id: str, conn_id: str, *, sensor_timeout: float = 60) -> DAG:
             mailgun_conn_id=conn_id,
             message_ids=send.output,
             poke_interval=0.2,
-            timeout=sensor_timeout,
+            timeout=60,
             retries=0,
         )
         sync = MailgunSyncListMembersOperator(
