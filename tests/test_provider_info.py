@@ -90,6 +90,15 @@ def _airflow_cli(*args: str) -> str:
 
 
 @pytest.mark.timeout(180)
+def test_airflow_cli_lists_the_extra_links() -> None:
+    """Registered in provider info ``extra-links``, as the api-server and ``airflow providers`` read them."""
+    listed = {
+        row["extra_link_class_name"] for row in json.loads(_airflow_cli("providers", "links", "-o", "json"))
+    }
+    assert set(get_provider_info()["extra-links"]) <= listed
+
+
+@pytest.mark.timeout(180)
 def test_airflow_cli_lists_the_provider_and_its_hooks() -> None:
     provider = json.loads(_airflow_cli("providers", "get", "airflow-provider-mailgun", "-o", "json"))
     assert provider[0]["Provider"] == "airflow-provider-mailgun"

@@ -7,11 +7,7 @@ task stored, so each kind of connection is checked here without running a task.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
@@ -154,17 +150,3 @@ def test_the_inbox_filters_on_message_ids_over_http(mailgun_emulator: MailgunEmu
     assert shown(f"id:{bare[1]} to:ann") == []  # the other words still narrow
     assert shown(f"id:{bare[1].lower()}") == []  # ids are matched as sent
     assert shown("id:nothing@mg.example.com") == []
-
-
-def test_airflow_lists_the_links_of_the_provider() -> None:
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__CORE__LOAD")}
-    result = subprocess.run(
-        [airflow, "providers", "links", "-o", "json"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    listed = {row["extra_link_class_name"] for row in json.loads(result.stdout)}
-    assert {
-        "airflow_provider_mailgun.links.mailgun.MailgunMessagesLink",
-        "airflow_provider_mailgun.links.mailgun.MailgunListLink",
-    } <= listed
