@@ -3,8 +3,8 @@
 A DAG that sends a small campaign through the emulator (Maton gateway) and syncs a list runs with
 ``airflow dags test`` against the home of a real ``airflow api-server``; the UI then shows each
 task's link as a button in its task instance view (Details tab, "Extra Links"; Airflow 3.0 to
-3.3 alike), pointing at the emulator's inbox filtered to
-that send, and following it shows those messages and no others. Screenshots:
+3.3 alike), pointing at the emulator's inbox filtered to that send, and following it shows those
+messages and no others. Screenshots:
 ``test-artifacts/browser/extra-links.png`` (the send task's view with its button),
 ``extra-links-list.png`` (the list sync's) and ``extra-links-inbox.png`` (where the button leads).
 """
