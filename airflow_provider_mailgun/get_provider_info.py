@@ -193,6 +193,10 @@ def get_provider_info() -> dict[str, Any]:
                 "options": _WEBHOOK_OPTIONS,
             }
         },
+        "extra-links": [
+            f"{package}.links.mailgun.MailgunMessagesLink",
+            f"{package}.links.mailgun.MailgunListLink",
+        ],
         "notifications": [f"{package}.notifications.mailgun.MailgunNotifier"],
         "email-backends": [f"{package}.utils.emailer.send_email"],
     }

@@ -6,7 +6,7 @@ fresh interpreters, so that they stay true.
     client, exceptions, _common.mailgun_names     nothing of Airflow, nothing above them
     hooks                                          the client and the private helpers
     private packages (_send, _delivery, ...)       below operators, sensors, triggers, notifier
-    operators, sensors, triggers, notifications, utils, plugins   the public classes
+    operators, sensors, triggers, notifications, utils, plugins, links   the public classes
     testing (the emulator)                         nothing of the client (the other side of the wire)
 """
 
@@ -22,7 +22,7 @@ import pytest
 
 PACKAGE = "airflow_provider_mailgun"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
-PUBLIC_ABOVE_HOOK = ("operators", "sensors", "triggers", "notifications", "utils", "plugins")
+PUBLIC_ABOVE_HOOK = ("operators", "sensors", "triggers", "notifications", "utils", "plugins", "links")
 #: What the Airflow-free core may import of the package.
 CORE = ("client", "exceptions", "_common.mailgun_names")
 
@@ -142,6 +142,7 @@ def test_the_emulator_loads_no_client_module() -> None:
         "operators.suppressions",
         "operators.analytics",
         "sensors.delivery",
+        "links.mailgun",
         "notifications.mailgun",
         "utils.emailer",
     ],

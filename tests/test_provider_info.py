@@ -52,7 +52,7 @@ def test_every_listed_class_and_module_imports() -> None:
         for group in info.get(section, []):
             for module in group["python-modules"]:
                 importlib.import_module(module)
-    for dotted in info.get("notifications", []) + info.get("email-backends", []):
+    for dotted in info.get("notifications", []) + info.get("email-backends", []) + info["extra-links"]:
         module, _, name = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), name)
 
@@ -87,6 +87,15 @@ def _airflow_cli(*args: str) -> str:
     assert result.returncode == 0, result.stderr[-2000:]
     # Airflow 3.0 prints its own log lines to stdout before the JSON document.
     return next(line for line in reversed(result.stdout.splitlines()) if line.startswith("[{"))
+
+
+@pytest.mark.timeout(180)
+def test_airflow_cli_lists_the_extra_links() -> None:
+    """Registered in provider info ``extra-links``, as the api-server and ``airflow providers`` read them."""
+    listed = {
+        row["extra_link_class_name"] for row in json.loads(_airflow_cli("providers", "links", "-o", "json"))
+    }
+    assert set(get_provider_info()["extra-links"]) <= listed
 
 
 @pytest.mark.timeout(180)

@@ -75,6 +75,7 @@ from airflow_provider_mailgun.exceptions import (
     MailgunNotFoundError,
 )
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.links.mailgun import MailgunListLink, remember_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -120,6 +121,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
     )
     # No template_ext on purpose: a members path ending in .csv must be read as data, not as a template.
     ui_color = "#f06b66"
+    operator_extra_links = (MailgunListLink(),)
 
     def __init__(
         self,
@@ -185,6 +187,7 @@ class MailgunSyncListMembersOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
+        remember_list(context, hook, self.list_address)
         try:
             return self._sync(hook)
         finally:

@@ -51,6 +51,7 @@ from airflow_provider_mailgun._send.plan import build_plan
 from airflow_provider_mailgun._send.rendering import PlainStringsRenderFast
 from airflow_provider_mailgun.exceptions import SendInputError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.links.mailgun import MailgunMessagesLink, remember_messages
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -151,6 +152,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     # as a template file instead of being sent.
     template_ext: Sequence[str] = ()
     ui_color = "#f06b66"
+    operator_extra_links = (MailgunMessagesLink(),)
 
     def __init__(
         self,
@@ -220,6 +222,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         if head is not None and head.completed_at is not None:
             done = self._completed_earlier(ledger, head, cycle)
             if done is not None:
+                hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
+                remember_messages(context, hook, done.get("domain"), done["message_ids"])
                 return done
             head = None  # resend_after_clear: a new send, with batch keys of its own
         generation = head.generation if head is not None else new_generation()
@@ -236,6 +240,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             )
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = hook.domain(self.domain)
+        remember_messages(context, hook, domain)  # a send that fails still links to the domain's logs
         members = self._list_members(hook, plan.batches[0].first_recipient) if spec.to_list else None
         if members is None:
             self.log.info(
@@ -269,6 +274,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         # success message); a crash in between must find this send done, not send it again.
         ledger.complete(summary, chunks=chunks, cycle=cycle)
         result = send_result(summary, outcome.message_ids, outcome.counts, outcome.sent_at)
+        remember_messages(context, hook, domain, result["message_ids"])
         self.log.info(
             "Sent %d message(s) to %d recipient(s); %d reconciled, %d invalid skipped.",
             len(result["message_ids"]),

@@ -45,6 +45,7 @@ from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, D
 from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
 from airflow_provider_mailgun.exceptions import MailgunError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+from airflow_provider_mailgun.links.mailgun import MailgunMessagesLink, remember_messages
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -104,6 +105,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
     )
     template_fields_renderers = {"message_ids": "json", "expected_recipients": "json"}
     ui_color = "#f6e6f5"
+    operator_extra_links = (MailgunMessagesLink(),)
 
     def __init__(
         self,
@@ -188,6 +190,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
         goal, sent = self._goal()
         self._hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = self._hook.domain(self.domain or sent.domain)
+        remember_messages(context, self._hook, domain, goal.message_ids)
         if self.begin not in (None, ""):
             begin = to_epoch(self.begin)  # type: ignore[arg-type]
         else:

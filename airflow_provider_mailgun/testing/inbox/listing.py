@@ -36,7 +36,7 @@ MAX_PAGE_SIZE = 500
 _HELP = (
     "Words match a recipient, the subject or a tag. Narrow with to:bob, to:bob@example.com (exact), "
     'subject:"june news", tag:newsletter, domain:mg.example.com, status:failed (or delivered, '
-    "complained, accepted)."
+    "complained, accepted), id:<message id> (any of several)."
 )
 
 

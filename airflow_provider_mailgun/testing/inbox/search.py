@@ -8,6 +8,8 @@ A query is words separated by spaces (quotes group words); every word must match
 * ``tag:newsletter`` a tag equals ``newsletter``
 * ``domain:mg.example.com`` sent from that domain
 * ``status:failed``  the copy has an event of that name (accepted, delivered, failed, complained)
+* ``id:<message id>`` sent as that message (angle brackets optional, case kept); several ``id:``
+  words match any of those messages (a copy has one id), which is how a task's link shows its send
 * a bare word matches a recipient, the subject or a tag
 
 Copies are numbered in send order, so "newest first" is descending copy index and a page is a
@@ -40,7 +42,7 @@ from airflow_provider_mailgun.testing.model.events import ACCEPTED, EventStore
 from airflow_provider_mailgun.testing.model.messages import Batch, MessageStore, Substituter
 from airflow_provider_mailgun.testing.model.state import EmulatorState
 
-_FIELDS = ("to", "subject", "tag", "domain", "status")
+_FIELDS = ("to", "subject", "tag", "domain", "status", "id")
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,12 @@ class Query:
     tag: tuple[str, ...] = ()
     domain: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
+    id: tuple[str, ...] = ()  # message ids as sent (not lower-cased), without angle brackets
     words: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.to or self.subject or self.tag or self.domain or self.status or self.words)
+        return not any((self.to, self.subject, self.tag, self.domain, self.status, self.id, self.words))
 
 
 def parse_query(text: str | None) -> Query:
@@ -70,7 +73,9 @@ def parse_query(text: str | None) -> Query:
     found: dict[str, list[str]] = {name: [] for name in (*_FIELDS, "words")}
     for part in parts:
         name, colon, value = part.partition(":")
-        if colon and name.lower() in _FIELDS and value:
+        if colon and name.lower() == "id" and value.strip("<>"):
+            found["id"].append(value.strip().removeprefix("<").removesuffix(">"))
+        elif colon and name.lower() in _FIELDS and value:
             found[name.lower()].append(value.lower())
         elif part.strip():
             found["words"].append(part.lower())
@@ -177,9 +182,12 @@ def _scan(store: MessageStore, query: Query, start: int, out: array[int]) -> Non
         out.extend(_BatchMatcher(store, query, batch).copies(lo, batch.copy_base + batch.n_copies))
 
 
-def _indexed(events: EventStore, query: Query) -> list[int] | None:
-    """Candidate copies from the event log's indexes (a whole address, statuses), or None."""
+def _indexed(store: MessageStore, events: EventStore, query: Query) -> list[int] | None:
+    """Candidate copies from the indexes (message ids, a whole address, statuses), or None."""
     found: set[int] | None = None
+    if query.id:
+        batches = [store.by_message_id[mid] for mid in query.id if mid in store.by_message_id]
+        found = {copy for b in batches for copy in range(b.copy_base, b.copy_base + b.n_copies)}
     for address in (t for t in query.to if is_whole_address(t)):
         sent_to = {
             log.copy[p]
@@ -228,7 +236,7 @@ class SearchCache:
         store = state.messages
         if query.empty:
             return range(store.total_copies)
-        candidates = _indexed(state.events, query)
+        candidates = _indexed(store, state.events, query)
         if candidates is not None:
             return _filter(store, query, candidates)
         entry = self._entries.get(query)
