@@ -156,7 +156,14 @@ def _check_maton(client: MailgunClient) -> Result:
 
 def _unusable_maton_connection(client: MailgunClient, err: MatonGatewayError) -> str:
     config = client.config
-    ctrl = _host(config.ctrl_base or "")
+    if config.ctrl_base is None:
+        # A private gateway: Maton's public control host was not configured, so it is not asked.
+        return (
+            f"The gateway {_host(config.api_base)} refused the Maton connection ({err.status} "
+            f"{err.api_message}); the connection has no ctrl_url extra for this private gateway, so "
+            "the connection's state was not looked up: set ctrl_url to the gateway's control host."
+        )
+    ctrl = _host(config.ctrl_base)
     wanted = config.maton_connection
     if wanted is None:
         pending = [c for c in client.connections.list() if c.get("status") != "ACTIVE"]

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from airflow_provider_mailgun.client.config import MATON_CTRL_URL, MATON_GATEWAY_URL, ClientConfig
+from airflow_provider_mailgun.client.config import MATON_GATEWAY_URL, ClientConfig
 from airflow_provider_mailgun.exceptions import MailgunConfigError
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def config_from_connection(
         return ClientConfig.for_maton(
             password,
             gateway_url=base or MATON_GATEWAY_URL,
-            ctrl_url=_text(extras, "ctrl_url", conn_id) or MATON_CTRL_URL,
+            ctrl_url=_text(extras, "ctrl_url", conn_id),
             maton_connection=_text(extras, "maton_connection", conn_id),
             **options,
         )
