@@ -11,13 +11,14 @@ Connection types: ``maton`` (password = Maton API key, host = gateway URL) and `
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
 import os
 from collections.abc import Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from airflow_provider_mailgun.client.config import MATON_GATEWAY_URL, ClientConfig
 from airflow_provider_mailgun.exceptions import MailgunConfigError
@@ -211,6 +212,15 @@ def _base_url(host: str | None, schema: str | None, port: int | None, conn_id: s
     if "://" not in text:
         scheme = schema if schema in ("http", "https") else "https"
         text = f"{scheme}://{text}"
+        if scheme == "https" and _probably_plain_http(urlsplit(text)):
+            log.warning(
+                "Connection %r: host %r has no scheme, so %s is used; write 'http://%s' if the server "
+                "speaks plain HTTP (a local emulator or gateway usually does).",
+                conn_id,
+                host,
+                text,
+                host.strip(),
+            )
     if port and urlsplit(text).port is None:
         parts = urlsplit(text)
         text = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
@@ -220,6 +230,17 @@ def _base_url(host: str | None, schema: str | None, port: int | None, conn_id: s
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Connection %r: host %s is plain http; the API key travels unencrypted.", conn_id, text)
     return text.rstrip("/")
+
+
+def _probably_plain_http(parts: SplitResult) -> bool:
+    """A bare host with its own port, or a local or private address: often a plain-HTTP server."""
+    if parts.port is not None or parts.hostname == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
 
 
 def _text(extras: Mapping[str, Any], name: str, conn_id: str) -> str | None:
