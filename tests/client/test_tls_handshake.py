@@ -58,8 +58,9 @@ def test_a_read_of_a_plain_http_server_addressed_as_https_is_not_retried(
     config = ClientConfig.for_mailgun(
         mailgun_emulator.mailgun_key, base_url=as_https(mailgun_emulator.url), **FAST_RETRIES
     )
-    with MailgunClient(config) as client, pytest.raises(MailgunConnectionError, match="plain HTTP"):
-        client.domains.get(mailgun_emulator.domain)
+    with MailgunClient(config) as client:
+        with pytest.raises(MailgunConnectionError, match="plain HTTP"):
+            client.domains.get(mailgun_emulator.domain)
         assert client.transport.stats.snapshot().get("attempts") == 1
 
 
