@@ -42,7 +42,12 @@ Result = tuple[bool, str]
 
 
 def check_connection(config: ClientConfig) -> Result:
-    """``(ok, one sentence)`` for a connection's config (see the module docstring)."""
+    """``(ok, one sentence)`` for a connection's config (see the module docstring).
+
+    One attempt per request: someone is waiting for the verdict, so an unreachable host is
+    answered in about the connect timeout rather than after a round of retries.
+    """
+    config = replace(config, max_attempts=1)
     with mailgun_client.MailgunClient(config) as client:
         try:
             return _check_maton(client) if config.via_maton else _check_direct(client)
