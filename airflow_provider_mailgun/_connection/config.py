@@ -11,6 +11,7 @@ Connection types: ``maton`` (password = Maton API key, host = gateway URL) and `
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import logging
@@ -126,6 +127,44 @@ def parse_extra(extra: str | Mapping[str, Any] | None, conn_id: str = "") -> dic
     return value
 
 
+def _check_extra_names(kind: str, extras: Mapping[str, Any], conn_id: str) -> None:
+    """Refuse a near miss of a known field, explain a field of the other type, warn about the rest.
+
+    A misspelt field is an error, not a warning: ``regoin: eu`` would otherwise send from the US
+    region without a word in the task's log that anyone reads.
+    """
+    known = KNOWN_EXTRAS[kind]
+    other = MAILGUN_CONN_TYPE if kind == MATON_CONN_TYPE else MATON_CONN_TYPE
+    unrelated = []
+    for name in sorted(set(extras) - known):
+        if kind == MATON_CONN_TYPE and name == "region":
+            _explain_maton_region(extras[name], conn_id)
+        elif name in KNOWN_EXTRAS[other]:
+            log.warning("Connection %r: ignoring %s, a field of %r connections.", conn_id, name, other)
+        elif close := difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.75):
+            raise MailgunConfigError(
+                f"Connection {conn_id!r}: unknown extra field {name!r}: did you mean {close[0]!r}? "
+                "Nothing was sent; fix the field's name in the connection."
+            )
+        else:
+            unrelated.append(name)
+    if unrelated:
+        log.warning("Connection %r: ignoring unknown extra field(s) %s", conn_id, ", ".join(unrelated))
+
+
+def _explain_maton_region(region: Any, conn_id: str) -> None:
+    if str(region).strip().lower() == "eu":
+        raise MailgunConfigError(
+            f"Connection {conn_id!r}: Maton reaches the US region only, so region 'eu' cannot be "
+            "honoured; use a 'mailgun' connection (the Mailgun API key, region 'eu') for an EU domain."
+        )
+    log.warning(
+        "Connection %r: region is ignored: Maton reaches the US region only (a 'mailgun' connection "
+        "chooses its region).",
+        conn_id,
+    )
+
+
 def config_from_connection(
     conn_type: str | None,
     *,
@@ -147,9 +186,7 @@ def config_from_connection(
         what = "Maton API key" if kind == MATON_CONN_TYPE else "Mailgun private API key"
         raise MailgunConfigError(f"Connection {conn_id!r} has no password: set it to the {what}.")
     extras = parse_extra(extra, conn_id)
-    unknown = sorted(set(extras) - KNOWN_EXTRAS[kind])
-    if unknown:
-        log.warning("Connection %r: ignoring unknown extra field(s) %s", conn_id, ", ".join(unknown))
+    _check_extra_names(kind, extras, conn_id)
     options = _common_options(extras, conn_id)
     base = _base_url(host, schema, port, conn_id)
     if kind == MATON_CONN_TYPE:
