@@ -44,7 +44,8 @@ def write_to_db(bag: Any) -> None:
     """Write a DagBag's DAGs to the DB, serialized, as the DAG processor does (dags-folder bundle)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
-    DagBundlesManager().sync_bundles_to_db()
+    manager: Any = DagBundlesManager  # untyped on some Airflow releases
+    manager().sync_bundles_to_db()
     sync_bag_to_db = _sync_bag_to_db()
     if sync_bag_to_db is None:  # Airflow 3.0
         bag.sync_to_db(BUNDLE, None)
@@ -70,5 +71,6 @@ def dag_bag(folder: str) -> Any:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 3.0
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-    takes_examples = "include_examples" in inspect.signature(DagBag.__init__).parameters
-    return DagBag(dag_folder=folder, include_examples=False) if takes_examples else DagBag(folder)
+    bag_class: Any = DagBag  # its parameters differ between releases
+    takes_examples = "include_examples" in inspect.signature(bag_class.__init__).parameters
+    return bag_class(dag_folder=folder, include_examples=False) if takes_examples else bag_class(folder)
