@@ -21,6 +21,7 @@ the pytest ini file) to use your own; ``airflow_db`` then migrates that database
 
 Example::
 
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
     from welcome_dag import dag
 
     def test_my_dag(airflow_db, mailgun_emulator, maton_conn_id):

@@ -1,6 +1,6 @@
-"""The README's pytest snippet, copied out of README.md, passes in a project outside this repository
-(a folder of its own, a fresh pytest run, nothing of this repository's conftest) and leaves the
-user's home alone: no ``~/airflow`` is created."""
+"""The README's pytest snippet, copied out of README.md, and the pytest plugin's docstring example
+pass in a project outside this repository (a folder of its own, a fresh pytest run, nothing of this
+repository's conftest) and leave the user's home alone: no ``~/airflow`` is created."""
 
 from __future__ import annotations
 
@@ -41,12 +41,27 @@ def readme_snippet() -> str:
     return match.group(1)
 
 
+def plugin_docstring_example() -> str:
+    """The example of the pytest plugin's docstring (what ``help()`` shows), dedented."""
+    from airflow_provider_mailgun.testing import pytest_plugin
+
+    doc = pytest_plugin.__doc__ or ""
+    block = doc.split("Example::", 1)[1].split("\n\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line)
+    return textwrap.dedent("\n".join(lines))
+
+
 def test_the_readme_pytest_snippet_passes_outside_the_repository(tmp_path: Path) -> None:
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
     home.mkdir()
     (project / "welcome_dag.py").write_text(WELCOME_DAG)
     (project / "test_welcome.py").write_text(readme_snippet())
+    (project / "test_plugin_example.py").write_text(plugin_docstring_example())
     # A user's shell: no Airflow settings of this test session, a home of its own.
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "MATON"))}
     env["HOME"] = str(home)
@@ -60,5 +75,5 @@ def test_the_readme_pytest_snippet_passes_outside_the_repository(tmp_path: Path)
     )
     output = result.stdout[-4000:] + result.stderr[-4000:]
     assert result.returncode == 0, output
-    assert "1 passed" in result.stdout, output
+    assert "3 passed" in result.stdout, output  # the README's test and the docstring's two
     assert not (home / "airflow").exists(), sorted(p.name for p in (home / "airflow").iterdir())
