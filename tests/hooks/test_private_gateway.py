@@ -26,45 +26,37 @@ def public_ctrl(
     return stand_in
 
 
-def test_a_private_gateway_without_ctrl_url_keeps_the_key_at_home(
-    mailgun_emulator: MailgunEmulator, public_ctrl: MailgunEmulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gateway = mailgun_emulator
-    # The gateway answers 400 (no ACTIVE connection): the check would then ask the control host why.
+def check_refused_connection(gateway: MailgunEmulator, monkeypatch: pytest.MonkeyPatch, **extra: str) -> str:
+    """test_connection of a maton connection to ``gateway``, which refuses it (400, no ACTIVE
+    connection): the check would then ask a control host why. Returns the message."""
     gateway.state.connections[gateway.maton_connection]["status"] = "FAILED"
     connection = {
         "conn_type": "maton",
         "host": gateway.gateway_url,
         "password": gateway.maton_key,
-        "extra": {"default_domain": gateway.domain},
+        "extra": {"default_domain": gateway.domain, **extra},
     }
     monkeypatch.setenv("AIRFLOW_CONN_PRIVATE_GATEWAY", json.dumps(connection))
-
     ok, message = MailgunHook(mailgun_conn_id="private_gateway").test_connection()
-
-    assert public_ctrl.requests() == []
     assert not ok
-    assert "ctrl_url" in message
     assert gateway.maton_key not in message
-    assert all(r["path"].startswith("/_maton/gateway") for r in gateway.requests()), gateway.requests()
+    return message
+
+
+def test_a_private_gateway_without_ctrl_url_keeps_the_key_at_home(
+    mailgun_emulator: MailgunEmulator, public_ctrl: MailgunEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = check_refused_connection(mailgun_emulator, monkeypatch)
+    assert public_ctrl.requests() == []
+    assert "ctrl_url" in message
+    paths = [r["path"] for r in mailgun_emulator.requests()]
+    assert all(path.startswith("/_maton/gateway") for path in paths), paths
 
 
 def test_a_private_gateway_with_ctrl_url_is_checked_there(
     mailgun_emulator: MailgunEmulator, public_ctrl: MailgunEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gateway = mailgun_emulator
-    gateway.state.connections[gateway.maton_connection]["status"] = "FAILED"
-    connection = {
-        "conn_type": "maton",
-        "host": gateway.gateway_url,
-        "password": gateway.maton_key,
-        "extra": {"default_domain": gateway.domain, "ctrl_url": gateway.ctrl_url},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_PRIVATE_GATEWAY", json.dumps(connection))
-
-    ok, message = MailgunHook(mailgun_conn_id="private_gateway").test_connection()
-
-    assert not ok
+    message = check_refused_connection(mailgun_emulator, monkeypatch, ctrl_url=mailgun_emulator.ctrl_url)
     assert message.startswith("This Maton API key has no ACTIVE Mailgun connection")
     assert public_ctrl.requests() == []
 
