@@ -43,6 +43,17 @@ def read_banner(proc: subprocess.Popen[str], wait: float = 20.0) -> list[str]:
     return list(lines)
 
 
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as a user stops it; killed if it does not stop, so no test leaves it running."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
 def exports(lines: list[str]) -> dict[str, str]:
     """``export NAME=value`` lines, read as a POSIX shell reads them."""
     found = {}
@@ -76,8 +87,7 @@ def test_the_banner_gives_keys_domain_and_connections_that_work(monkeypatch) -> 
             assert ok, message
             assert f"domain {DEFAULT_DOMAIN!r} is active" in message
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        stop(proc)
     assert proc.returncode == 0
 
 
@@ -87,8 +97,7 @@ def test_the_banner_shows_the_keys_and_domain_given() -> None:
     try:
         connections = exports(read_banner(proc))
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        stop(proc)
     mailgun = json.loads(connections["AIRFLOW_CONN_MAILGUN_DEFAULT"])
     maton = json.loads(connections["AIRFLOW_CONN_MATON_DEFAULT"])
     assert (mailgun["password"], mailgun["extra"]["default_domain"]) == ("mk-1", "cli.example.com")
