@@ -262,7 +262,7 @@ def _base_url(host: str | None, schema: str | None, port: int | None, conn_id: s
         parts = urlsplit(text)
         text = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _valid_port(parts):
         raise MailgunConfigError(f"Connection {conn_id!r}: host {host!r} is not a valid URL.")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Connection %r: host %s is plain http; the API key travels unencrypted.", conn_id, text)
@@ -271,13 +271,25 @@ def _base_url(host: str | None, schema: str | None, port: int | None, conn_id: s
 
 def _probably_plain_http(parts: SplitResult) -> bool:
     """A bare host with its own port, or a local or private address: often a plain-HTTP server."""
-    if parts.port is not None or parts.hostname == "localhost":
+    try:
+        own_port = parts.port is not None
+    except ValueError:  # not a number: _base_url refuses the host
+        return False
+    if own_port or parts.hostname == "localhost":
         return True
     try:
         address = ipaddress.ip_address(parts.hostname or "")
     except ValueError:
         return False
     return address.is_private or address.is_loopback
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError:
+        return False
+    return True
 
 
 def _text(extras: Mapping[str, Any], name: str, conn_id: str) -> str | None:

@@ -14,11 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_provider_mailgun._connection.config import config_from_connection
 from airflow_provider_mailgun.client import ClientConfig, MailgunClient
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.exceptions import (
     AmbiguousRequestError,
     AmbiguousSendError,
+    MailgunConfigError,
     MailgunConnectionError,
     RequestMaybeSentError,
     RequestNotSentError,
@@ -128,3 +130,9 @@ def test_a_host_without_a_scheme_is_explained_when_the_connection_is_read(
     assert not ok
     assert "plain HTTP" in message
     assert "nothing was sent" in message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:80a", "http://127.0.0.1:99999"])
+def test_a_host_with_a_port_that_is_not_one_is_refused(host: str) -> None:
+    with pytest.raises(MailgunConfigError, match="is not a valid URL"):
+        config_from_connection("mailgun", host=host, password="key-0123456789", extra=None)
