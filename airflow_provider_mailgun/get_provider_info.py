@@ -42,8 +42,9 @@ _MATON_FIELDS: dict[str, Any] = {
     ),
     "ctrl_url": _field(
         "Maton control URL",
-        "Host that manages Maton connections.",
-        {**_TEXT_OR_NULL, "default": "https://ctrl.maton.ai"},
+        "Host that manages Maton connections; empty means https://ctrl.maton.ai with Maton's own "
+        "gateway, and none with a private gateway (the key goes only to hosts set here).",
+        _TEXT_OR_NULL,
     ),
     **_shared_extras(
         "Client-side rate limit; Maton allows 10 requests/s per account.", {**_NUMBER_OR_NULL, "default": 10}

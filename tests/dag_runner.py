@@ -1,17 +1,20 @@
 """Run a DAG end to end with ``dag.test()`` on the sqlite metadata DB, on any supported Airflow.
 
 Airflow 3.1+ only runs DAGs it finds serialized in the DB; a DAG built inside a test is written
-there first (with ``sync_bag_to_db``, in ``airflow.models.dagbag`` on 3.1 and
-``airflow.dag_processing.dagbag`` from 3.2). Airflow 3.0 runs the DAG object directly.
+there first, as the pytest plugin's ``airflow_db.add(dag)`` does
+(:mod:`airflow_provider_mailgun.testing.airflow_db`). Airflow 3.0 runs the DAG object directly.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import airflow
 from packaging.version import Version
+
+from airflow_provider_mailgun.testing.airflow_db import AirflowTestDB, dag_bag, write_to_db
+
+__all__ = ["dag_bag", "write_to_db"]  # imported from here by tests that build their own DagBag
 
 DAG_TEST_PASSES_EXCEPTION = Version(airflow.__version__) >= Version("3.3")
 """Whether ``dag.test()`` puts the task's exception in the failure callbacks' context.
@@ -23,51 +26,8 @@ from 3.3 on (3.0 to 3.2 leave ``context["exception"]`` out).
 
 def run_dag(dag: Any, **test_kwargs: Any) -> Any:
     """Serialize ``dag`` when this Airflow needs it, then ``dag.test()``; returns the DagRun."""
-    if _sync_bag_to_db() is None:  # Airflow 3.0
-        return dag.test(**test_kwargs)
-    bag = dag_bag(os.devnull)
-    bag.bag_dag(dag)
-    write_to_db(bag)
+    AirflowTestDB().add(dag)
     return dag.test(**test_kwargs)
-
-
-def write_to_db(bag: Any) -> None:
-    """Write a DagBag's DAGs to the DB, serialized, as the DAG processor does (dags-folder bundle)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db = _sync_bag_to_db()
-    if sync_bag_to_db is None:  # Airflow 3.0
-        bag.sync_to_db("dags-folder", None)
-    else:
-        sync_bag_to_db(bag, "dags-folder", None)
-
-
-def _sync_bag_to_db() -> Any:
-    """``sync_bag_to_db``: in airflow.dag_processing.dagbag from 3.2, airflow.models.dagbag on 3.1."""
-    try:
-        from airflow.dag_processing.dagbag import sync_bag_to_db
-    except ImportError:
-        try:
-            from airflow.models.dagbag import sync_bag_to_db  # type: ignore[no-redef]
-        except ImportError:  # Airflow 3.0 has DagBag.sync_to_db instead
-            return None
-    return sync_bag_to_db
-
-
-def dag_bag(folder: str) -> Any:
-    """A DagBag of ``folder`` (its class moved between Airflow 3.0 and 3.1)."""
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-    return DagBag(dag_folder=folder, include_examples=False) if _takes_examples(DagBag) else DagBag(folder)
-
-
-def _takes_examples(cls: Any) -> bool:
-    import inspect
-
-    return "include_examples" in inspect.signature(cls.__init__).parameters
 
 
 def task_states(dag_run: Any) -> dict[str, str]:

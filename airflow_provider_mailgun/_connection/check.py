@@ -42,7 +42,12 @@ Result = tuple[bool, str]
 
 
 def check_connection(config: ClientConfig) -> Result:
-    """``(ok, one sentence)`` for a connection's config (see the module docstring)."""
+    """``(ok, one sentence)`` for a connection's config (see the module docstring).
+
+    One attempt per request: someone is waiting for the verdict, so an unreachable host is
+    answered in about the connect timeout rather than after a round of retries.
+    """
+    config = replace(config, max_attempts=1)
     with mailgun_client.MailgunClient(config) as client:
         try:
             return _check_maton(client) if config.via_maton else _check_direct(client)
@@ -156,7 +161,14 @@ def _check_maton(client: MailgunClient) -> Result:
 
 def _unusable_maton_connection(client: MailgunClient, err: MatonGatewayError) -> str:
     config = client.config
-    ctrl = _host(config.ctrl_base or "")
+    if config.ctrl_base is None:
+        # A private gateway: Maton's public control host was not configured, so it is not asked.
+        return (
+            f"The gateway {_host(config.api_base)} refused the Maton connection ({err.status} "
+            f"{err.api_message}); the connection has no ctrl_url extra for this private gateway, so "
+            "the connection's state was not looked up: set ctrl_url to the gateway's control host."
+        )
+    ctrl = _host(config.ctrl_base)
     wanted = config.maton_connection
     if wanted is None:
         pending = [c for c in client.connections.list() if c.get("status") != "ACTIVE"]

@@ -11,15 +11,17 @@ Connection types: ``maton`` (password = Maton API key, host = gateway URL) and `
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
 import logging
 import math
 import os
 from collections.abc import Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from airflow_provider_mailgun.client.config import MATON_CTRL_URL, MATON_GATEWAY_URL, ClientConfig
+from airflow_provider_mailgun.client.config import MATON_GATEWAY_URL, ClientConfig
 from airflow_provider_mailgun.exceptions import MailgunConfigError
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,44 @@ def parse_extra(extra: str | Mapping[str, Any] | None, conn_id: str = "") -> dic
     return value
 
 
+def _check_extra_names(kind: str, extras: Mapping[str, Any], conn_id: str) -> None:
+    """Refuse a near miss of a known field, explain a field of the other type, warn about the rest.
+
+    A misspelt field is an error, not a warning: ``regoin: eu`` would otherwise send from the US
+    region without a word in the task's log that anyone reads.
+    """
+    known = KNOWN_EXTRAS[kind]
+    other = MAILGUN_CONN_TYPE if kind == MATON_CONN_TYPE else MATON_CONN_TYPE
+    unrelated = []
+    for name in sorted(set(extras) - known):
+        if kind == MATON_CONN_TYPE and name == "region":
+            _explain_maton_region(extras[name], conn_id)
+        elif name in KNOWN_EXTRAS[other]:
+            log.warning("Connection %r: ignoring %s, a field of %r connections.", conn_id, name, other)
+        elif close := difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.75):
+            raise MailgunConfigError(
+                f"Connection {conn_id!r}: unknown extra field {name!r}: did you mean {close[0]!r}? "
+                "Nothing was sent; fix the field's name in the connection."
+            )
+        else:
+            unrelated.append(name)
+    if unrelated:
+        log.warning("Connection %r: ignoring unknown extra field(s) %s", conn_id, ", ".join(unrelated))
+
+
+def _explain_maton_region(region: Any, conn_id: str) -> None:
+    if str(region).strip().lower() == "eu":
+        raise MailgunConfigError(
+            f"Connection {conn_id!r}: Maton reaches the US region only, so region 'eu' cannot be "
+            "honoured; use a 'mailgun' connection (the Mailgun API key, region 'eu') for an EU domain."
+        )
+    log.warning(
+        "Connection %r: region is ignored: Maton reaches the US region only (a 'mailgun' connection "
+        "chooses its region).",
+        conn_id,
+    )
+
+
 def config_from_connection(
     conn_type: str | None,
     *,
@@ -146,16 +186,14 @@ def config_from_connection(
         what = "Maton API key" if kind == MATON_CONN_TYPE else "Mailgun private API key"
         raise MailgunConfigError(f"Connection {conn_id!r} has no password: set it to the {what}.")
     extras = parse_extra(extra, conn_id)
-    unknown = sorted(set(extras) - KNOWN_EXTRAS[kind])
-    if unknown:
-        log.warning("Connection %r: ignoring unknown extra field(s) %s", conn_id, ", ".join(unknown))
+    _check_extra_names(kind, extras, conn_id)
     options = _common_options(extras, conn_id)
     base = _base_url(host, schema, port, conn_id)
     if kind == MATON_CONN_TYPE:
         return ClientConfig.for_maton(
             password,
             gateway_url=base or MATON_GATEWAY_URL,
-            ctrl_url=_text(extras, "ctrl_url", conn_id) or MATON_CTRL_URL,
+            ctrl_url=_text(extras, "ctrl_url", conn_id),
             maton_connection=_text(extras, "maton_connection", conn_id),
             **options,
         )
@@ -211,15 +249,47 @@ def _base_url(host: str | None, schema: str | None, port: int | None, conn_id: s
     if "://" not in text:
         scheme = schema if schema in ("http", "https") else "https"
         text = f"{scheme}://{text}"
+        if scheme == "https" and _probably_plain_http(urlsplit(text)):
+            log.warning(
+                "Connection %r: host %r has no scheme, so %s is used; write 'http://%s' if the server "
+                "speaks plain HTTP (a local emulator or gateway usually does).",
+                conn_id,
+                host,
+                text,
+                host.strip(),
+            )
     if port and urlsplit(text).port is None:
         parts = urlsplit(text)
         text = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _valid_port(parts):
         raise MailgunConfigError(f"Connection {conn_id!r}: host {host!r} is not a valid URL.")
     if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Connection %r: host %s is plain http; the API key travels unencrypted.", conn_id, text)
     return text.rstrip("/")
+
+
+def _probably_plain_http(parts: SplitResult) -> bool:
+    """A bare host with its own port, or a local or private address: often a plain-HTTP server."""
+    try:
+        own_port = parts.port is not None
+    except ValueError:  # not a number: _base_url refuses the host
+        return False
+    if own_port or parts.hostname == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError:
+        return False
+    return True
 
 
 def _text(extras: Mapping[str, Any], name: str, conn_id: str) -> str | None:

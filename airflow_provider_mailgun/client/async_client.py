@@ -29,7 +29,7 @@ from airflow_provider_mailgun.client.config import USER_AGENT, ClientConfig
 from airflow_provider_mailgun.client.paging import Page
 from airflow_provider_mailgun.client.ratelimit import limiter_for
 from airflow_provider_mailgun.client.responses import parse_success, reply_error
-from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, certificate_rejected, should_retry
+from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, handshake_failure, should_retry
 from airflow_provider_mailgun.client.stats import TransportStats
 from airflow_provider_mailgun.client.urls import resolve_url, segment
 from airflow_provider_mailgun.exceptions import RequestMaybeSentError, RequestNotSentError
@@ -97,9 +97,9 @@ class AsyncTransport:
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self.limiter.finish(ticket, None)
             self.stats.add("not_sent_failures")
-            rejected = certificate_rejected(exc, method, path, f"{type(exc).__name__}: {exc}")
-            if rejected is not None:
-                raise rejected from None
+            in_handshake = handshake_failure(exc, method, url, f"{type(exc).__name__}: {exc}")
+            if in_handshake is not None:
+                raise in_handshake from None
             raise RequestNotSentError(
                 f"{method} {path} could not reach the server: {type(exc).__name__}"
             ) from None

@@ -44,7 +44,8 @@ class ClientConfig:
     :param api_key: the secret; kept out of ``repr``.
     :param upstream_base: through Maton, Mailgun's own host: paging links on it are rebased onto
         ``api_base``.
-    :param ctrl_base: Maton control host, for connection management (Maton only).
+    :param ctrl_base: Maton control host, for connection management (Maton only; ``None`` for a
+        private gateway without one).
     :param maton_connection: sent as the ``Maton-Connection`` header when set.
     :param timeout: (connect, read) seconds for every request.
     :param max_requests_per_second: the client's starting rate and ceiling; ``None`` starts without
@@ -125,12 +126,18 @@ class ClientConfig:
         api_key: str,
         *,
         gateway_url: str = MATON_GATEWAY_URL,
-        ctrl_url: str = MATON_CTRL_URL,
+        ctrl_url: str | None = None,
         maton_connection: str | None = None,
         **options: object,
     ) -> ClientConfig:
-        """Mailgun through the Maton gateway with ``Authorization: Bearer <Maton key>``."""
+        """Mailgun through the Maton gateway with ``Authorization: Bearer <Maton key>``.
+
+        Without ``ctrl_url``, Maton's public control host is used only with Maton's public gateway:
+        a private gateway gets no control host, so the key never goes to a host nobody configured.
+        """
         options.setdefault("max_requests_per_second", MATON_REQUESTS_PER_SECOND)
+        if ctrl_url is None and gateway_url.rstrip("/") == MATON_GATEWAY_URL:
+            ctrl_url = MATON_CTRL_URL
         return cls(
             api_base=f"{gateway_url.rstrip('/')}/{MATON_APP}",
             auth_scheme="bearer",

@@ -11,7 +11,7 @@ Sending email is not idempotent, so requests come in three kinds::
                    timeout, dropped connection, 5xx) becomes an "ambiguous" error, never a resend
 
 Both transports build their tenacity loop from :func:`should_retry` and :class:`BackoffWait`, and
-tell a rejected TLS certificate (final, and never ambiguous) with :func:`certificate_rejected`.
+tell a failed TLS handshake (nothing sent, so never ambiguous) with :func:`handshake_failure`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import enum
 import random
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 from tenacity import RetryCallState
 
@@ -74,12 +75,45 @@ class BackoffWait:
         return self._rng.uniform(0, ceiling)
 
 
-def certificate_rejected(exc: BaseException, method: str, path: str, reason: str) -> MailgunError | None:
-    """The error for a TLS handshake that failed on the server's certificate, else ``None``.
+# What OpenSSL reports when the server answered the TLS hello in plain text (an HTTP server).
+PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"})
 
-    The request never left (TLS sends it only after the handshake), and retrying cannot fix a
-    certificate: the error is final, and a send that fails this way is not ambiguous.
+
+def handshake_failure(exc: BaseException, method: str, url: str, reason: str) -> MailgunError | None:
+    """The error for a request that failed in the TLS handshake, else ``None``.
+
+    The request never left (TLS sends it only after the handshake), so a send that fails this way is
+    not ambiguous. A rejected certificate, or a server that answered in plain HTTP, cannot be fixed
+    by retrying: the error is final. Any other handshake failure (a reset, a cut connection) is
+    :class:`RequestNotSentError`, which every request may retry.
     """
+    parts = urlsplit(url)
+    where = f"{method} {parts.path}"
+    for current in _causes(exc):
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return MailgunConnectionError(
+                f"{where}: the server's TLS certificate was rejected ({reason}); nothing was sent. "
+                "Use a trusted certificate (REQUESTS_CA_BUNDLE/SSL_CERT_FILE for a private CA); set the "
+                "connection extra verify_tls=false only for a private gateway you trust."
+            )
+        if not (isinstance(current, OSError) and _raised_in_handshake(current)):
+            continue
+        if getattr(current, "reason", None) in PLAIN_HTTP_REASONS:
+            plain = parts._replace(scheme="http", path="", query="", fragment="").geturl()
+            return MailgunConnectionError(
+                f"{where}: the server at {parts.netloc} answered in plain HTTP, not TLS ({reason}); "
+                f"nothing was sent. If it speaks plain HTTP (a local emulator or gateway), write the "
+                f"connection's host as {plain!r}."
+            )
+        return RequestNotSentError(
+            f"{where}: the TLS handshake with {parts.netloc} failed ({reason}); nothing was sent."
+        )
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception it wraps (requests and urllib3 nest them in args and reasons)."""
+    found: list[BaseException] = []
     seen: set[int] = set()
     pending: list[Any] = [exc]
     while pending:
@@ -87,13 +121,18 @@ def certificate_rejected(exc: BaseException, method: str, path: str, reason: str
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return MailgunConnectionError(
-                f"{method} {path}: the server's TLS certificate was rejected ({reason}); nothing was sent. "
-                "Use a trusted certificate (REQUESTS_CA_BUNDLE/SSL_CERT_FILE for a private CA); set the "
-                "connection extra verify_tls=false only for a private gateway you trust."
-            )
+        found.append(current)
         pending.extend(
             [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
         )
-    return None
+    return found
+
+
+def _raised_in_handshake(error: BaseException) -> bool:
+    """Whether ``error`` was raised inside the TLS handshake (its traceback passes through it)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name == "do_handshake":
+            return True
+        frame = frame.tb_next
+    return False

@@ -27,7 +27,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from airflow_provider_mailgun.client.config import USER_AGENT, ClientConfig
 from airflow_provider_mailgun.client.ratelimit import limiter_for
 from airflow_provider_mailgun.client.responses import parse_success, reply_error
-from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, certificate_rejected, should_retry
+from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, handshake_failure, should_retry
 from airflow_provider_mailgun.client.stats import TransportStats
 from airflow_provider_mailgun.client.urls import Base, resolve_url
 from airflow_provider_mailgun.exceptions import (
@@ -176,7 +176,7 @@ class Transport:
             )
         except requests.RequestException as exc:
             self.limiter.finish(ticket, None)
-            raise _connection_failure(exc, call.method, path, call.safety, self.stats) from None
+            raise _connection_failure(exc, call.method, call.url, call.safety, self.stats) from None
         status = response.status_code
         self.limiter.finish(ticket, status, response.headers, response.content)
         self.stats.add(f"status_{status}")
@@ -253,14 +253,15 @@ class _ProxiesByHost:
 
 
 def _connection_failure(
-    exc: requests.RequestException, method: str, path: str, safety: Safety, stats: TransportStats
+    exc: requests.RequestException, method: str, url: str, safety: Safety, stats: TransportStats
 ) -> MailgunError:
     """Classify a transport failure: provably not sent, or possibly sent (ambiguous for a send)."""
     reason = _short_reason(exc)
-    rejected = certificate_rejected(exc, method, path, reason)
-    if rejected is not None:
+    path = urlsplit(url).path
+    in_handshake = handshake_failure(exc, method, url, reason)
+    if in_handshake is not None:
         stats.add("not_sent_failures")
-        return rejected
+        return in_handshake
     if _failed_before_sending(exc):
         stats.add("not_sent_failures")
         return RequestNotSentError(f"{method} {path} could not reach the server: {reason}")

@@ -34,7 +34,10 @@ def resolve_url(config: ClientConfig, path_or_url: str, base: Base = "api") -> s
     """
     root = config.api_base if base == "api" else config.ctrl_base
     if root is None:
-        raise MailgunConfigError("This connection has no Maton control host (Maton connections only).")
+        raise MailgunConfigError(
+            "This connection has no Maton control host: Maton connections only, and a private gateway "
+            "needs the ctrl_url extra."
+        )
     try:
         parts = urlsplit(path_or_url)
     except ValueError:  # an unclosed IPv6 bracket, say: no host can be read from it

@@ -44,7 +44,6 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from airflow_provider_mailgun._common.addresses import offenders_message, parse_address
 from airflow_provider_mailgun._common.compat import failure_without_retry
@@ -65,6 +64,7 @@ from airflow_provider_mailgun._list_sync.plan import (
     plan_sync,
     upload_body,
 )
+from airflow_provider_mailgun._list_sync.progress import counted, until_matching
 from airflow_provider_mailgun._list_sync.sources import SourceRead, read_source
 from airflow_provider_mailgun.client.api.lists import MAX_MEMBERS_PER_UPLOAD
 from airflow_provider_mailgun.exceptions import (
@@ -199,9 +199,10 @@ class MailgunSyncListMembersOperator(BaseOperator):
     def _sync(self, hook: MailgunHook) -> dict[str, Any]:
         list_address = self._checked_list_address()
         source = self._read_source()
-        exists = self._list_exists(hook, list_address)
+        size = self._list_size(hook, list_address)
+        exists = size is not None
         started = time.monotonic()
-        current = dict(self._read_members(hook, list_address)) if exists else {}
+        current = dict(self._read_members(hook, list_address, "Reading", size)) if exists else {}
         log.info("Read %s current members in %.1f s.", f"{len(current):,}", time.monotonic() - started)
         plan = self._plan(current, source, list_address)
         result: dict[str, Any] = {**plan.counts(), "invalid": len(source.invalid), "dry_run": self.is_dry_run}
@@ -285,18 +286,19 @@ class MailgunSyncListMembersOperator(BaseOperator):
         except InvalidAddressError as err:
             raise failure_without_retry(f"list_address {self.list_address!r} is not valid: {err}.") from None
 
-    def _list_exists(self, hook: MailgunHook, list_address: str) -> bool:
+    def _list_size(self, hook: MailgunHook, list_address: str) -> int | None:
+        """The list's member count (0 when Mailgun does not say), ``None`` when it is to be created."""
         try:
             found = hook.lists.get(list_address)
         except MailgunNotFoundError:
             if self.create_list:
-                return False
+                return None
             raise failure_without_retry(
                 f"Mailing list {list_address} not found; create it first or set create_list=True."
             ) from None
         count = found.get("members_count")
         log.info("List %s has %s members.", list_address, f"{count:,}" if isinstance(count, int) else "?")
-        return True
+        return count if isinstance(count, int) else 0
 
     def _create_list(self, hook: MailgunHook, list_address: str) -> None:
         hook.lists.create(
@@ -325,10 +327,12 @@ class MailgunSyncListMembersOperator(BaseOperator):
             log.info("%s planned write(s) kept members unsubscribed who opted out during the sync.", changed)
 
     @staticmethod
-    def _read_members(hook: MailgunHook, list_address: str) -> Iterator[tuple[str, MemberState]]:
-        for page in hook.members.pages(list_address, limit=MEMBERS_PAGE):
-            for item in page.items:
-                yield current_entry(item)
+    def _read_members(
+        hook: MailgunHook, list_address: str, verb: str, total: int | None
+    ) -> Iterator[tuple[str, MemberState]]:
+        pages = hook.members.pages(list_address, limit=MEMBERS_PAGE)
+        for item in counted(pages, f"{verb} {list_address}", total):
+            yield current_entry(item)
 
     def _write(self, hook: MailgunHook, list_address: str, plan: SyncPlan) -> bool:
         """Upserts, then deletes; returns whether Mailgun applies some upload in the background."""
@@ -378,25 +382,12 @@ class MailgunSyncListMembersOperator(BaseOperator):
         source_count: int,
     ) -> None:
         def compare() -> Differences:
-            return find_differences(expected, self._read_members(hook, list_address))
+            members = self._read_members(hook, list_address, "Verifying", len(expected))
+            return find_differences(expected, members)
 
-        def note_wait(state: RetryCallState) -> None:
-            found = state.outcome.result() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            count = found.count if found else 0
-            log.info("List does not match yet (%s differences); checking again in %.0f s.", count, wait)
-
-        # Only background uploads are worth waiting for; a synchronous write that left a
-        # difference will not fix itself.
+        # Only background uploads are worth waiting for: a synchronous write's difference stays.
         timeout = self.verify_timeout if background else 0.0
-        retrying = Retrying(
-            stop=stop_after_delay(timeout),
-            wait=wait_exponential(multiplier=1, min=1, max=30),
-            retry=retry_if_result(bool),
-            before_sleep=note_wait,
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-        )
-        differences = retrying(compare)
+        differences = until_matching(compare, timeout)
         if differences:
             # Retries allowed: a retry of the task writes the difference again, which may well fix it.
             raise IncompleteOperationError(

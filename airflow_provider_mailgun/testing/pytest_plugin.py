@@ -10,8 +10,24 @@ Fixtures:
 * ``mailgun_conn_id`` / ``maton_conn_id`` - set ``AIRFLOW_CONN_MAILGUN_DEFAULT`` /
   ``AIRFLOW_CONN_MATON_DEFAULT`` to a JSON connection pointing at the emulator and return the
   conn id (``"mailgun_default"`` / ``"maton_default"``).
+* ``airflow_db`` - Airflow's metadata database, created (or migrated) once per session, and
+  ``airflow_db.add(dag)`` to write a DAG to it: what ``dag.test()`` needs (from Airflow 3.1 it
+  runs only DAGs it finds in the database, wherever the DAG's file is).
+
+A run that has no ``AIRFLOW_HOME`` of its own gets a throwaway one (a temporary folder with a
+sqlite database, removed at the end), set before any test module or conftest imports Airflow: a
+test never writes to ``~/airflow``. Set ``AIRFLOW_HOME`` (or ``mailgun_airflow_home = false`` in
+the pytest ini file) to use your own; ``airflow_db`` then migrates that database.
 
 Example::
+
+    from airflow_provider_mailgun.hooks.mailgun import MailgunHook
+    from welcome_dag import dag
+
+    def test_my_dag(airflow_db, mailgun_emulator, maton_conn_id):
+        airflow_db.add(dag)
+        dag.test()
+        assert len(mailgun_emulator.messages()) == 3
 
     def test_send(mailgun_emulator, mailgun_conn_id):
         hook = MailgunHook(mailgun_conn_id)
@@ -30,16 +46,55 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_mailgun.testing import connections
+from airflow_provider_mailgun.testing.airflow_home import ThrowawayHome, use_throwaway_home
+
 if TYPE_CHECKING:
+    from airflow_provider_mailgun.testing.airflow_db import AirflowTestDB
     from airflow_provider_mailgun.testing.server import MailgunEmulator
 
 MARKER = "mailgun_emulator"
+HOME_INI = "mailgun_airflow_home"
+_HOME = pytest.StashKey[ThrowawayHome]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        HOME_INI,
+        "give a run without AIRFLOW_HOME a throwaway Airflow home (default true)",
+        type="bool",
+        default=True,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest is imported, so that Airflow reads the throwaway home when it loads."""
+    if early_config.getini(HOME_INI):
+        home = use_throwaway_home()
+        if home is not None:
+            early_config.stash[_HOME] = home
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}(**kwargs): give the test its own Mailgun emulator built with these arguments"
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_HOME, None)
+    if home is not None:
+        home.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> AirflowTestDB:
+    """Airflow's metadata database, created on first use (migrated when it already exists);
+    ``airflow_db.add(dag)`` writes a DAG to it, as ``dag.test()`` needs from Airflow 3.1."""
+    from airflow_provider_mailgun.testing.airflow_db import AirflowTestDB
+
+    return AirflowTestDB.create()
 
 
 @pytest.fixture(scope="session")
@@ -80,27 +135,21 @@ def mailgun_emulator(request: pytest.FixtureRequest) -> Iterator[MailgunEmulator
     yield emulator
 
 
-def _connection(conn_type: str, host: str, password: str, extra: dict[str, Any]) -> str:
-    return json.dumps({"conn_type": conn_type, "host": host, "password": password, "extra": extra})
-
-
 @pytest.fixture
 def mailgun_conn_id(mailgun_emulator: MailgunEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """``mailgun_default`` pointing at the emulator's direct API."""
-    extra = {"region": "us", "default_domain": mailgun_emulator.domain}
-    value = _connection("mailgun", mailgun_emulator.url, mailgun_emulator.mailgun_key, extra)
-    monkeypatch.setenv("AIRFLOW_CONN_MAILGUN_DEFAULT", value)
-    return "mailgun_default"
+    emu = mailgun_emulator
+    connection = connections.mailgun_connection(emu.url, emu.mailgun_key, emu.domain)
+    monkeypatch.setenv(connections.env_name(connections.MAILGUN_CONN_ID), json.dumps(connection))
+    return connections.MAILGUN_CONN_ID
 
 
 @pytest.fixture
 def maton_conn_id(mailgun_emulator: MailgunEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """``maton_default`` pointing at the emulator's Maton gateway and control host."""
-    extra = {
-        "ctrl_url": mailgun_emulator.ctrl_url,
-        "default_domain": mailgun_emulator.domain,
-        "maton_connection": mailgun_emulator.maton_connection,
-    }
-    value = _connection("maton", mailgun_emulator.gateway_url, mailgun_emulator.maton_key, extra)
-    monkeypatch.setenv("AIRFLOW_CONN_MATON_DEFAULT", value)
-    return "maton_default"
+    emu = mailgun_emulator
+    connection = connections.maton_connection(
+        emu.gateway_url, emu.ctrl_url, emu.maton_key, emu.maton_connection, emu.domain
+    )
+    monkeypatch.setenv(connections.env_name(connections.MATON_CONN_ID), json.dumps(connection))
+    return connections.MATON_CONN_ID

@@ -126,7 +126,12 @@ def test_maton_connection_form(airflow_ui: str, page: Any, screenshot: Callable[
         .inner_text()
         .startswith("Sent as the Maton-Connection header")
     )
-    assert dialog.locator("[name=element_ctrl_url]").input_value() == "https://ctrl.maton.ai"
+    # Empty, not prefilled with Maton's public control host: a connection to a private gateway saved
+    # from the form must not send its key there (empty means Maton's host only with Maton's gateway).
+    ctrl = dialog.locator("[name=element_ctrl_url]")
+    assert ctrl.input_value() == ""
+    ctrl_help = dialog.locator(f'[id="{ctrl.get_attribute("aria-describedby")}"]').inner_text()
+    assert ctrl_help.startswith("Host that manages Maton connections; empty means https://ctrl.maton.ai")
     screenshot(page, f"airflow-{AIRFLOW_VERSION}-connection-maton-extra")
 
 

@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 from airflow_provider_mailgun.client import MailgunClient
 from airflow_provider_mailgun.client.config import ClientConfig
 from airflow_provider_mailgun.client.urls import resolve_url, segment, strip_message_id
-from airflow_provider_mailgun.exceptions import UnsafeURLError
+from airflow_provider_mailgun.exceptions import MailgunConfigError, UnsafeURLError
 
 ClientFactory = Callable[..., MailgunClient]
 DOMAIN = "mg.example.com"
@@ -144,7 +144,11 @@ def test_resolve_url_rules() -> None:
         resolve_url(maton, "https://api.mailgun.net/v3/x/events/TOK?a=1")
         == "https://gw.example.com/prefix/mailgun/v3/x/events/TOK?a=1"
     )
-    assert resolve_url(maton, "/connections", "ctrl") == "https://ctrl.maton.ai/connections"
+    # A private gateway has no control host unless one is configured: the key stays with it.
+    with pytest.raises(MailgunConfigError, match="ctrl_url"):
+        resolve_url(maton, "/connections", "ctrl")
+    public = ClientConfig.for_maton("k" * 20)
+    assert resolve_url(public, "/connections", "ctrl") == "https://ctrl.maton.ai/connections"
     direct = ClientConfig.for_mailgun("k" * 20, region="eu")
     assert resolve_url(direct, "https://api.eu.mailgun.net/v3/a") == "https://api.eu.mailgun.net/v3/a"
     for foreign in (

@@ -57,6 +57,22 @@ INBOX_JS = """\
       .finally(function () { busy = false; });
   }
 
+  // A mail's frame takes the mail's height (it would otherwise be 60vh for two lines). The frame is
+  // sandboxed without scripts; its same origin lets this script measure the document.
+  function fit(frame) {
+    var doc;
+    try { doc = frame.contentDocument; } catch (e) { return; }
+    if (!doc || !doc.documentElement || doc.readyState !== "complete") { return; }
+    frame.style.height = "0px";  // scrollHeight is at least the frame's own height: measure from 0
+    frame.style.height = (doc.documentElement.scrollHeight + 2) + "px";
+    frame.dataset.fitted = "yes";
+  }
+
+  document.addEventListener("load", function (event) {
+    if (event.target instanceof HTMLIFrameElement) { fit(event.target); }
+  }, true);
+  document.querySelectorAll("iframe.frame").forEach(fit);  // loaded before this script ran
+
   setInterval(poll, 2000);
 })();
 """

@@ -1,9 +1,11 @@
 """The web inbox's message view: one recipient's copy as that recipient would see it.
 
-The HTML body is shown in ``<iframe sandbox srcdoc=...>``: an empty ``sandbox`` gives the mail no
-scripts, forms, popups or same-origin access, and the document carries its own
-Content-Security-Policy that forbids every load except ``data:`` images (inline ``cid:`` images
-are turned into ``data:`` URIs first), so opening a mail never calls a tracking pixel.
+The HTML body is shown in ``<iframe sandbox="allow-same-origin" srcdoc=...>``: the sandbox gives
+the mail no scripts, forms or popups, and the document carries its own Content-Security-Policy
+that forbids every load except ``data:`` images (inline ``cid:`` images are turned into ``data:``
+URIs first), so opening a mail never calls a tracking pixel. The same origin is granted only so
+that the inbox's own script can read the document's height and size the frame to the mail; the
+mail itself runs no script that could use it.
 
 Example::
 
@@ -76,7 +78,8 @@ def mail_frame(html: str, inline: list[FilePart]) -> Html:
         f"</head><body>{_inline_images(html, inline)}</body></html>"
     )
     return Html(
-        f'<iframe class="frame" id="html-body" title="HTML body" sandbox="" referrerpolicy="no-referrer" '
+        f'<iframe class="frame" id="html-body" title="HTML body" sandbox="allow-same-origin" '
+        'referrerpolicy="no-referrer" '
         f'srcdoc="{esc(document)}"></iframe>'
     )
 
