@@ -13,24 +13,20 @@ A nightly mirror of a CSV export, where people who opted out stay opted out::
     )
 
 ``members`` is a list of addresses or ``{"address", "name", "vars", "subscribed"}`` objects, another
-task's XCom of one, or a path to a CSV or JSON Lines file (see
-:mod:`airflow_provider_mailgun._list_sync.sources` for the formats). The sync reads the list
-(100 members a page), diffs it against the source
-(:mod:`airflow_provider_mailgun._list_sync.plan`), then writes adds and updates through
-``members.json`` with upsert (1000 a call) and removals as one delete each, in parallel within the
-connection's rate limit. Fields a source row leaves out keep their current values; when an address
-appears twice, the later row wins for the fields it carries.
+task's XCom of one, or a path to a CSV or JSON Lines file (formats: ``_list_sync.sources``). The
+sync reads the list (100 members a page), diffs it against the source (``_list_sync.plan``), then
+writes adds and updates through ``members.json`` with upsert (1000 a call) and removals as one
+delete each, in parallel within the connection's rate limit. Fields a source row leaves out keep
+their current values; when an address appears twice, the later row wins for the fields it carries.
 
 Safety: a member who unsubscribed stays unsubscribed unless ``resubscribe=True``. A mirror that
 would remove more than ``max_removal_fraction`` of the list, an empty source (unless
 ``allow_empty_source``) and invalid rows (unless ``on_invalid="skip"``) fail the task before any
 write, saying what would have happened (``AirflowFailException``: retrying would not help). With
-``verify=True``, once something was written the list is read back and compared; uploads of more
-than 100 members are applied by Mailgun in the background, so the check waits for them up to
-``verify_timeout`` seconds (a member who unsubscribes during the writes also shows up as a
-difference; one who unsubscribed while the list was read is kept unsubscribed: the unsubscribed
-members are read again just before writing). Every write is an upsert or a delete, so a failed
-write or check is repaired by the task's next try.
+``verify=True`` (the default), once something was written the list is read back and compared,
+waiting up to ``verify_timeout`` s for Mailgun's background uploads (over 100 members); one who
+unsubscribed while the list was read stays unsubscribed (re-read just before writing). Every write
+is an upsert or a delete, so a failed write or check is repaired by the task's next try.
 
 XCom result: ``{"added", "updated", "removed", "unchanged", "invalid", "dry_run"}``; ``dry_run=True``
 computes the same counts and writes nothing.
