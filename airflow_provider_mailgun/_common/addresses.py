@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from airflow_provider_mailgun.exceptions import InvalidAddressError
@@ -94,12 +94,21 @@ def parse_address(value: str, name: str = "") -> Address:
 def _plain_email(text: str) -> str | None:
     """The normalised address when ``text`` has the everyday shape; None: ask email-validator."""
     if len(text) <= MAX_ADDRESS and _PLAIN_ADDRESS.match(text):
-        local, _, domain = text.rpartition("@")
-        tld = domain.rpartition(".")[2].lower()
-        # "--" in a label is IDNA territory (xn--...): leave those to email-validator.
-        if len(local) <= MAX_LOCAL_PART and tld not in _special_use_domains() and "--" not in domain:
-            return f"{local}@{domain.lower()}"
+        local, _, domain = text.partition("@")  # the pattern allows one "@" only
+        lowered = _plain_domain(domain)
+        if lowered is not None and len(local) <= MAX_LOCAL_PART:
+            return f"{local}@{lowered}"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _plain_domain(domain: str) -> str | None:
+    """The domain lower-cased, unless email-validator has more to say (a campaign has few domains)."""
+    tld = domain.rpartition(".")[2].lower()
+    # "--" in a label is IDNA territory (xn--...): leave those to email-validator.
+    if tld in _special_use_domains() or "--" in domain:
+        return None
+    return domain.lower()
 
 
 def _valid_email(text: str) -> str:
