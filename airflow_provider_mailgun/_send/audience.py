@@ -131,7 +131,11 @@ def survey(
     extra_given = json_mapping(recipient_variables, "recipient_variables", problems)
     extra = {str(k).strip().lower(): v for k, v in extra_given.items()}
     items = as_items(value, split_addresses)
-    check = () if allowed_missing is True else tuple(sorted(set(used) - set(allowed_missing or ())))
+    if allowed_missing is True:
+        check: tuple[str, ...] = ()
+    else:
+        allowed = {allowed_missing} if isinstance(allowed_missing, str) else set(allowed_missing or ())
+        check = tuple(sorted(set(used) - allowed))
     shape: list[str] = []
     shape_count = 0
     lacking: dict[str, list[int]] = {name: [] for name in check}

@@ -11,8 +11,11 @@ import json
 import tracemalloc
 from typing import Any
 
+import pytest
+
 from airflow_provider_mailgun._send.fields import SendSpec
 from airflow_provider_mailgun._send.plan import build_plan
+from airflow_provider_mailgun.exceptions import SendInputError
 
 SCOPE = "dag__run__task__-1__g1"
 
@@ -81,3 +84,14 @@ def test_the_plan_holds_positions_not_copies_of_the_audience() -> None:
     assert len(plan.batches) == 20
     # Copies of 20,000 recipients take several MB; positions take 4 bytes each.
     assert held < 500_000, held
+
+
+def test_one_name_given_as_a_string_allows_that_name_only() -> None:
+    to = [{"address": "ann@example.org", "vars": {"first": "Ann"}}, "bob@example.org"]
+    spec = SendSpec(
+        to=to, from_email="a@mg.example.com", subject="%recipient.first% %recipient.last%", text="t"
+    )
+    with pytest.raises(SendInputError) as raised:
+        build_plan(spec._replace(allow_missing_recipient_vars="first"), SCOPE)
+    assert "%recipient.last%" in str(raised.value)
+    assert "%recipient.first%" not in str(raised.value)
