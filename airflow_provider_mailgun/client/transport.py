@@ -128,9 +128,10 @@ class Transport:
         method = method.upper()
         safety = safety or default_safety(method)
         url = resolve_url(self.config, path_or_url, base)
-        if data is not None and not files and _text_pairs(data):
-            data = form_body(data)  # encoded once, however often the request is repeated
-        call = _Call(method, url, params, data, files, json_body, safety, base)
+        body: FormData | bytes | None = data
+        if data is not None and not files and not isinstance(data, Mapping) and _text_pairs(data):
+            body = form_body(data)  # encoded once, however often the request is repeated
+        call = _Call(method, url, params, body, files, json_body, safety, base)
         # One loop per safety, built once: tenacity keeps each call's state per thread.
         return self._retrying[safety](self._attempt, call)
 

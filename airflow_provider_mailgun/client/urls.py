@@ -134,9 +134,7 @@ def strip_message_id(message_id: str) -> str:
 
 _FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 #: Each byte as ``application/x-www-form-urlencoded`` writes it (what ``quote_plus`` gives).
-_FORM_BYTE = tuple(
-    chr(b) if b in _FORM_SAFE else "+" if b == ord(" ") else f"%{b:02X}" for b in range(256)
-)
+_FORM_BYTE = tuple(chr(b) if b in _FORM_SAFE else "+" if b == ord(" ") else f"%{b:02X}" for b in range(256))
 
 
 def form_body(pairs: Sequence[tuple[str, str]]) -> bytes:
