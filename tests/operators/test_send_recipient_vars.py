@@ -7,6 +7,7 @@ and the error text (read from the task's log) says what is wrong and how to mean
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pendulum
@@ -33,11 +34,27 @@ def _send(conn_id: str, dag_id: str, to: Any, **fields: Any) -> Any:
     return run_dag(dag)
 
 
-def _failure(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
-    lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
-    refused = [line for line in lines if "Nothing was sent." in line]
-    assert refused, "the task's log must say why nothing was sent"
-    return refused[0]
+@pytest.fixture
+def refused(
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., str]:
+    """Run a send that must fail before any request; returns the error line of the task's log."""
+
+    def run(dag_id: str, to: Any, **fields: Any) -> str:
+        caplog.set_level(logging.ERROR)
+        dag_run = _send(mailgun_conn_id, dag_id, to, **fields)
+        assert task_states(dag_run) == {"send": "failed"}
+        assert _sends(mailgun_emulator) == []
+        lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
+        errors = [line for line in lines if "Nothing was sent." in line]
+        assert errors, "the task's log must say why nothing was sent"
+        return errors[0]
+
+    return run
 
 
 def _sends(emu: MailgunEmulator) -> list[dict[str, Any]]:
@@ -82,53 +99,23 @@ def test_a_single_recipient_with_vars_gets_them_too(
     ids=["unknown-key", "both-keys"],
 )
 def test_a_recipient_dict_that_cannot_be_read_fails_before_any_send(
-    airflow_db: None,
-    mailgun_emulator: MailgunEmulator,
-    mailgun_conn_id: str,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-    to: list[dict[str, Any]],
-    expected: str,
+    refused: Callable[..., str], to: list[dict[str, Any]], expected: str
 ) -> None:
-    caplog.set_level(logging.ERROR)
-    dag_run = _send(mailgun_conn_id, "vars_shape", to)
-    assert task_states(dag_run) == {"send": "failed"}
-    assert _sends(mailgun_emulator) == []
-    assert expected in _failure(caplog, capsys)
+    assert expected in refused("vars_shape", to)
 
 
-def test_a_placeholder_no_recipient_defines_fails_before_any_send(
-    airflow_db: None,
-    mailgun_emulator: MailgunEmulator,
-    mailgun_conn_id: str,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    caplog.set_level(logging.ERROR)
+def test_a_placeholder_no_recipient_defines_fails_before_any_send(refused: Callable[..., str]) -> None:
     to = [{"address": f"p{i}@example.org", "variables": {"name": f"P{i}"}} for i in range(3)]
-    dag_run = _send(mailgun_conn_id, "vars_undefined", to)
-    assert task_states(dag_run) == {"send": "failed"}
-    assert _sends(mailgun_emulator) == []
-    text = _failure(caplog, capsys)
+    text = refused("vars_undefined", to)
     assert "placeholder %recipient.first_name% is used but no recipient defines 'first_name'" in text
     assert "allow_missing_recipient_vars" in text
 
 
-def test_a_placeholder_some_recipients_lack_names_the_first_of_them(
-    airflow_db: None,
-    mailgun_emulator: MailgunEmulator,
-    mailgun_conn_id: str,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    caplog.set_level(logging.ERROR)
+def test_a_placeholder_some_recipients_lack_names_the_first_of_them(refused: Callable[..., str]) -> None:
     to: list[Any] = [{"address": f"p{i}@example.org", "vars": {"first_name": f"P{i}"}} for i in range(20)]
     to[3] = "plain@example.org"
     to[11] = {"address": "nameless@example.org", "vars": {"last_name": "X"}}
-    dag_run = _send(mailgun_conn_id, "vars_some_lack", to, html="<p>%recipient.first_name%</p>")
-    assert task_states(dag_run) == {"send": "failed"}
-    assert _sends(mailgun_emulator) == []
-    text = _failure(caplog, capsys)
+    text = refused("vars_some_lack", to, html="<p>%recipient.first_name%</p>")
     assert (
         "placeholder %recipient.first_name% is not defined for 2 of 20 recipients "
         "(first: plain@example.org, nameless@example.org)"
@@ -136,28 +123,20 @@ def test_a_placeholder_some_recipients_lack_names_the_first_of_them(
     assert "allow_missing_recipient_vars=['first_name']" in text
 
 
-def test_placeholders_in_headers_and_template_variables_are_checked_too(
-    airflow_db: None,
-    mailgun_emulator: MailgunEmulator,
-    mailgun_conn_id: str,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    caplog.set_level(logging.ERROR)
+def test_placeholders_in_headers_and_variables_are_checked_too(refused: Callable[..., str]) -> None:
     to = [{"address": "ann@example.org", "vars": {"first_name": "Ann"}}, "bob@example.org"]
-    dag_run = _send(
-        mailgun_conn_id,
+    text = refused(
         "vars_headers",
         to,
         subject="Hello",
         headers={"X-Customer": "%recipient.customer_id%"},
         variables={"cohort": "%recipient.cohort%"},
+        template="newsletter",
+        template_variables={"greeting": "%recipient.greeting%"},
     )
-    assert task_states(dag_run) == {"send": "failed"}
-    text = _failure(caplog, capsys)
     assert "%recipient.customer_id%" in text
     assert "%recipient.cohort%" in text
-    assert _sends(mailgun_emulator) == []
+    assert "%recipient.greeting%" in text
 
 
 @pytest.mark.parametrize("allow", [True, ["first_name"]], ids=["all", "named"])
