@@ -149,7 +149,7 @@ def test_a_directory_that_is_not_ours_falls_back_to_this_process(
     ],
 )
 def test_bad_rate_limit_settings_are_refused_without_echoing_a_url(options: dict, message: str) -> None:
-    from airflow_provider_mailgun.client import MailgunConfigError
+    from airflow_provider_mailgun.exceptions import MailgunConfigError
 
     with pytest.raises(MailgunConfigError, match=message) as caught:
         ClientConfig.for_mailgun("key", **options)

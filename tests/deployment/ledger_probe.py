@@ -67,8 +67,8 @@ def batch_states(values: Iterable[str]) -> Counter[str]:
     for value in values:
         record = json.loads(value)
         if "batches" in record:
-            states.update(batch["s"] for batch in record["batches"].values())
-        elif record.get("d"):
+            states.update(batch["state"] for batch in record["batches"].values())
+        elif record.get("completed_at"):
             states["completed"] += 1
     return states
 

@@ -15,7 +15,6 @@ that raises, and a skewed clock is the send's clock. Each case says what must ho
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from datetime import timedelta
@@ -126,7 +125,7 @@ def test_a_worker_clock_ahead_of_mailgun_still_finds_an_ambiguous_batch(
     hook = MailgunHook(mailgun_conn_id=mailgun_conn_id)
     sender = PlanSender(
         hook, mailgun_emulator.domain, plan, ledger, max_concurrency=1, on_ambiguous="reconcile",
-        reconcile_timeout=2, log=logging.getLogger(__name__), clock=lambda: time.time() + ahead,
+        reconcile_timeout=2, clock=lambda: time.time() + ahead,
     )  # fmt: skip
     try:
         outcome = sender.run()

@@ -243,11 +243,10 @@ def test_a_retry_waits_for_its_in_flight_batches_once_not_once_each(
     )
     began = time.monotonic()
     try:
-        outcome = retry.run()
+        retry.run()
     finally:
         hook.close()
     waited = time.monotonic() - began
-    assert outcome.resent == 3
     assert Counter(m["recipient"] for m in mailgun_emulator.messages()) == Counter(people)
     # Each batch was looked for at least reconcile_timeout after it was sent, all in one wait.
     assert timeout <= waited < 2 * timeout, waited

@@ -55,12 +55,18 @@ def test_a_connection_that_is_really_missing_still_says_how_to_create_it(
 
 
 def test_a_notifier_field_that_renders_empty_is_empty_not_the_raw_template() -> None:
+    from airflow.sdk import DAG
+
     from airflow_provider_mailgun.notifications.mailgun import MailgunNotifier
 
     notifier = MailgunNotifier(
         to="{{ params.ops }}", domain="{{ params.domain or '' }}", mailgun_conn_id="{{ params.conn }}"
     )
-    context = {"params": {"ops": "ops@example.org", "domain": None, "conn": "mailgun_default"}}
+    # A callback's context always holds the DAG (Airflow 3.0's notifier renders with it).
+    context = {
+        "dag": DAG("notifier_render_probe", schedule=None),
+        "params": {"ops": "ops@example.org", "domain": None, "conn": "mailgun_default"},
+    }
     notifier.render_template_fields(context)  # type: ignore[arg-type]
     # "" lets the hook fall back to the connection's default_domain.
     assert (notifier.to, notifier.domain, notifier.mailgun_conn_id) == (

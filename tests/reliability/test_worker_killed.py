@@ -192,8 +192,8 @@ def _ledger_states(dag_id: str = DAG_ID) -> Counter[str]:
     for value in values:
         record = json.loads(value)
         if "batches" in record:  # a chunk of batch records (not the head, nor the retention index)
-            states.update(batch["s"] for batch in record["batches"].values())
-        elif record.get("d"):
+            states.update(batch["state"] for batch in record["batches"].values())
+        elif record.get("completed_at"):
             states["completed"] += 1
     return states
 
