@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from airflow_provider_mailgun.exceptions import InvalidAddressError
@@ -31,6 +31,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PLAIN_ADDRESS = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
 # RFC 5322 specials that cannot stand unquoted in a display name ('.' is allowed by obs-phrase).
 _NEEDS_QUOTES = re.compile(r'[,;:<>@()\[\]"\\]')
+# What makes a value ``Name <address>`` (or a comment) rather than a bare address.
+_NAME_ADDR = re.compile(r'[<>()"]')
 MAX_LOCAL_PART = 64
 MAX_ADDRESS = 254
 SHOWN_OFFENDERS = 10
@@ -72,11 +74,16 @@ class CheckedAddresses:
 def parse_address(value: str, name: str = "") -> Address:
     """Check one address, given bare or as ``Name <address>``; raises InvalidAddressError."""
     text = value.strip() if isinstance(value, str) else ""
+    if "\n" in name or "\r" in name:
+        raise InvalidAddressError("line breaks are not allowed in an address or name")
+    plain = _plain_email(text)  # the everyday shape, checked in one regular expression
+    if plain is not None:
+        return Address(email=plain, name=name.strip())
     if not text:
         raise InvalidAddressError("empty address")
-    if "\n" in text or "\r" in text or "\n" in name or "\r" in name:
+    if "\n" in text or "\r" in text:
         raise InvalidAddressError("line breaks are not allowed in an address or name")
-    if any(char in text for char in '<>()"'):
+    if _NAME_ADDR.search(text):
         parsed_name, parsed_email = parseaddr(text)
         if not parsed_email or "@" not in parsed_email:
             raise InvalidAddressError("cannot parse 'Name <address>'")
@@ -84,13 +91,30 @@ def parse_address(value: str, name: str = "") -> Address:
     return Address(email=_valid_email(text), name=name.strip())
 
 
-def _valid_email(text: str) -> str:
+def _plain_email(text: str) -> str | None:
+    """The normalised address when ``text`` has the everyday shape; None: ask email-validator."""
     if len(text) <= MAX_ADDRESS and _PLAIN_ADDRESS.match(text):
-        local, _, domain = text.rpartition("@")
-        tld = domain.rpartition(".")[2].lower()
-        # "--" in a label is IDNA territory (xn--...): leave those to email-validator.
-        if len(local) <= MAX_LOCAL_PART and tld not in _special_use_domains() and "--" not in domain:
-            return f"{local}@{domain.lower()}"
+        local, _, domain = text.partition("@")  # the pattern allows one "@" only
+        lowered = _plain_domain(domain)
+        if lowered is not None and len(local) <= MAX_LOCAL_PART:
+            return f"{local}@{lowered}"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _plain_domain(domain: str) -> str | None:
+    """The domain lower-cased, unless email-validator has more to say (a campaign has few domains)."""
+    tld = domain.rpartition(".")[2].lower()
+    # "--" in a label is IDNA territory (xn--...): leave those to email-validator.
+    if tld in _special_use_domains() or "--" in domain:
+        return None
+    return domain.lower()
+
+
+def _valid_email(text: str) -> str:
+    plain = _plain_email(text)
+    if plain is not None:
+        return plain
     from email_validator import EmailNotValidError, validate_email
 
     try:

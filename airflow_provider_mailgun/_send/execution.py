@@ -161,7 +161,7 @@ class PlanSender:
                     "Batch %d/%d accepted: %d recipient(s), id %s",
                     batch.index + 1,
                     total,
-                    len(batch.recipients),
+                    batch.size,
                     result,
                 )
         if failure is not None:
@@ -170,10 +170,11 @@ class PlanSender:
     def _send_one(self, batch: Batch) -> str | None:
         if self._stop:
             return None  # an earlier batch was rejected: do not start more
+        fields = batch.fields()  # built now, as the batch goes out (this also settles its key)
         sent_at = self._sent_at[batch.index] = self.clock()
         self.ledger.mark(batch, IN_FLIGHT, sent_at=sent_at)
         try:
-            result = self._request(batch)
+            result = self._request(batch, fields)
         except AmbiguousSendError as err:
             log.warning("Batch %d/%d: %s", batch.index + 1, len(self.plan.batches), err)
             self.ledger.mark(batch, AMBIGUOUS, sent_at=sent_at)
@@ -187,8 +188,7 @@ class PlanSender:
         self._accepted(batch, result, sent_at)
         return result
 
-    def _request(self, batch: Batch) -> str:
-        fields = batch.fields()
+    def _request(self, batch: Batch, fields: list[tuple[str, str]]) -> str:
         if self.plan.mime is not None:
             options = [(k, v) for k, v in fields if k not in ("to", "from")]
             to = [r.address.email for r in batch.recipients]

@@ -1,10 +1,11 @@
-"""What a DAG author gave the send operator, read and checked: recipients, form fields, files.
+"""What a DAG author gave the send operator, read and checked: copies, form fields, files.
 
 Each reader appends what is wrong to ``problems`` instead of raising, so one error can name every
-problem of the input at once (see :func:`~.plan.build_plan`)::
+problem of the input at once (see :func:`~.plan.build_plan`; the ``to`` recipients are read by
+:mod:`.audience`)::
 
     problems: list[str] = []
-    to, cc, bcc, skipped = read_recipients(spec, problems)
+    cc, bcc = read_copies(spec, audience.keys, invalid)
     fields = common_fields(spec, problems, needs_from=True)
     files = read_files(spec, problems)
     check_body(spec, has_mime=False, files=files, problems=problems)
@@ -26,7 +27,6 @@ from typing import Any, NamedTuple
 from airflow_provider_mailgun._common.addresses import (
     Address,
     check_addresses,
-    offenders_message,
     parse_address,
     split_addresses,
 )
@@ -46,7 +46,7 @@ OPTION_PREFIXES = ("o:", "h:", "v:", "t:")
 FilePart = tuple[str, tuple[str, bytes, str]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
     address: Address
     variables: Mapping[str, Any] = field(default_factory=dict)
@@ -88,64 +88,30 @@ class SendSpec(NamedTuple):
     batch_size: int = MAX_RECIPIENTS_PER_REQUEST
     on_invalid: str = "fail"
     to_list: bool = False
+    allow_missing_recipient_vars: bool | Sequence[str] = False
 
 
-def read_recipients(
-    spec: SendSpec, problems: list[str]
-) -> tuple[list[Recipient], list[Address], list[Address], list[tuple[str, str]]]:
-    invalid: list[tuple[str, str]] = []
-    to = _to_recipients(spec.to, spec.recipient_variables, invalid, problems)
+def read_copies(
+    spec: SendSpec, to_keys: Callable[[], set[str]], invalid: list[tuple[str, str]]
+) -> tuple[list[Address], list[Address]]:
+    """The cc and bcc addresses, without those already in ``to`` (``to_keys``, asked only when needed)."""
     cc = _plain_addresses(spec.cc, "cc", invalid)
     bcc = _plain_addresses(spec.bcc, "bcc", invalid)
-    seen = {r.address.key for r in to}
+    if not cc and not bcc:
+        return cc, bcc
+    seen = to_keys()
     cc = [a for a in cc if a.key not in seen and not seen.add(a.key)]  # type: ignore[func-returns-value]
     bcc = [a for a in bcc if a.key not in seen and not seen.add(a.key)]  # type: ignore[func-returns-value]
-    if invalid and spec.on_invalid != "skip":
-        problems.append(offenders_message("recipient", invalid))
-    return to, cc, bcc, invalid
-
-
-def _to_recipients(
-    value: Any, recipient_variables: Any, invalid: list[tuple[str, str]], problems: list[str]
-) -> list[Recipient]:
-    extra = _json_mapping(recipient_variables, "recipient_variables", problems)
-    extra_by_key = {str(k).strip().lower(): v for k, v in extra.items()}
-    result: list[Recipient] = []
-    seen: set[str] = set()
-    for item in _as_items(value, split_addresses):
-        try:
-            if isinstance(item, dict | Mapping):
-                address = parse_address(
-                    str(item.get("address") or item.get("email") or ""), str(item.get("name") or "")
-                )
-                raw = item.get("variables")
-                variables = (
-                    raw
-                    if type(raw) is dict
-                    else dict(_json_mapping(raw, f"variables of {address.email}", problems))
-                )
-            else:
-                address, variables = parse_address(str(item)), {}
-        except InvalidAddressError as err:
-            invalid.append((_shown(item), str(err)))
-            continue
-        if address.key in seen:
-            continue
-        seen.add(address.key)
-        personal = extra_by_key.get(address.key)
-        if isinstance(personal, Mapping):
-            variables = {**personal, **variables}
-        result.append(Recipient(address, variables))
-    return result
+    return cc, bcc
 
 
 def _plain_addresses(value: Any, what: str, invalid: list[tuple[str, str]]) -> list[Address]:
-    checked = check_addresses(str(item) for item in _as_items(value, split_addresses))
+    checked = check_addresses(str(item) for item in as_items(value, split_addresses))
     invalid.extend((f"{what}: {bad}", reason) for bad, reason in checked.invalid)
     return checked.valid
 
 
-def _as_items(value: Any, split: Callable[[str], list[str]] | None = None) -> list[Any]:
+def as_items(value: Any, split: Callable[[str], list[str]] | None = None) -> Sequence[Any]:
     """A string (comma or semicolon separated), a mapping, or an iterable of either.
 
     ``split`` cuts a string into items (addresses: :func:`split_addresses`, which keeps a quoted
@@ -161,24 +127,20 @@ def _as_items(value: Any, split: Callable[[str], list[str]] | None = None) -> li
             except ValueError:
                 parsed = text
             if not isinstance(parsed, str):
-                return _as_items(parsed, split)
+                return as_items(parsed, split)
         if split is not None:
             return list(split(text))
         return [part for part in text.replace(";", ",").split(",") if part.strip()]
     if isinstance(value, Mapping):
         return [value]
+    if isinstance(value, list | tuple):
+        return value  # not copied: a campaign's audience can be large
     if isinstance(value, Iterable):
         return list(value)
     return [value]
 
 
-def _shown(item: Any) -> str:
-    if isinstance(item, Mapping):
-        return str(item.get("address") or item.get("email") or item)
-    return str(item)
-
-
-def _json_mapping(value: Any, what: str, problems: list[str]) -> Mapping[str, Any]:
+def json_mapping(value: Any, what: str, problems: list[str]) -> Mapping[str, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
@@ -213,7 +175,7 @@ def common_fields(spec: SendSpec, problems: list[str], *, needs_from: bool) -> l
     if spec.template_version:
         options.append(("t:version", spec.template_version))
     if spec.template_variables:
-        variables = _json_mapping(spec.template_variables, "template_variables", problems)
+        variables = json_mapping(spec.template_variables, "template_variables", problems)
         options.append(("t:variables", json.dumps(variables, separators=(",", ":"), ensure_ascii=False)))
     options += [("o:tag", tag) for tag in _tags(spec.tags, problems)]
     options += _yes_no_options(spec)
@@ -221,15 +183,15 @@ def common_fields(spec: SendSpec, problems: list[str], *, needs_from: bool) -> l
         options.append(("o:deliverytime", _delivery_time(spec.delivery_time, problems)))
     if spec.reply_to:
         options.append(("h:Reply-To", spec.reply_to))
-    for name, value in _json_mapping(spec.headers, "headers", problems).items():
+    for name, value in json_mapping(spec.headers, "headers", problems).items():
         if not str(name).isascii() or not str(name).strip():
             problems.append(f"header name {name!r} must be non-empty ASCII")
         options.append((f"h:{name}", as_text(value)))
-    for name, value in _json_mapping(spec.variables, "variables", problems).items():
+    for name, value in json_mapping(spec.variables, "variables", problems).items():
         if name == BATCH_KEY_VARIABLE:
             problems.append(f"variable name {BATCH_KEY_VARIABLE!r} is reserved")
         options.append((f"v:{name}", as_text(value)))
-    for name, value in _json_mapping(spec.options, "options", problems).items():
+    for name, value in json_mapping(spec.options, "options", problems).items():
         if not str(name).startswith(OPTION_PREFIXES):
             problems.append(f"option {name!r} must start with o:, h:, v: or t:")
         values = value if isinstance(value, list | tuple) else [value]
@@ -257,7 +219,7 @@ def _yes_no_options(spec: SendSpec) -> list[tuple[str, str]]:
 
 
 def _tags(value: Any, problems: list[str]) -> list[str]:
-    tags = [str(tag) for tag in _as_items(value)]
+    tags = [str(tag) for tag in as_items(value)]
     if len(tags) > MAX_TAGS:
         problems.append(f"{len(tags)} tags given; Mailgun allows at most {MAX_TAGS} per message")
     for tag in tags:
@@ -294,7 +256,7 @@ def _parse_time_text(text: str) -> datetime | None:
 def read_files(spec: SendSpec, problems: list[str]) -> list[FilePart]:
     files = []
     for kind, value in (("attachment", spec.attachments), ("inline", spec.inline)):
-        for item in _as_items(value):
+        for item in as_items(value):
             loaded = _load_file(item, kind, problems)
             if loaded:
                 files.append((kind, loaded))

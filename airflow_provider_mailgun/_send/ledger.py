@@ -244,7 +244,8 @@ class SendLedger:
     # -------------------------------------------------------------------------- batches
     def load(self, batches: Iterable[Batch]) -> dict[int, BatchRecord]:
         """Read earlier tries' records for these batches; refuse when the batches changed."""
-        planned = {batch.index: batch.key for batch in batches}
+        # Keys are asked only of batches with a record: a batch reads its recipients to know its key.
+        planned = {batch.index: batch for batch in batches}
         records: dict[int, BatchRecord] = {}
         for chunk in sorted({index // CHUNK for index in planned}):
             stored = self._store.get(chunk_key(chunk)) or {}
@@ -254,7 +255,8 @@ class SendLedger:
             self._chunks[chunk] = entries
             for text_index, data in entries.items():
                 index, record = int(text_index), BatchRecord.from_json(data)
-                if planned.get(index) == record.key:
+                batch = planned.get(index)
+                if batch is not None and batch.key == record.key:
                     records[index] = record
                 elif record.state in (ACCEPTED, *UNSETTLED):
                     raise LedgerConflictError(

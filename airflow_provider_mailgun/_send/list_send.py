@@ -7,27 +7,28 @@ about that one request (the ledger records it, a retry never sends it again), th
 Mailgun's, and how many there are is known only from Mailgun's events::
 
     problems: list[str] = []
-    check_list_send(spec, to, problems)        # before anything is sent: one address, nothing personal
+    check_list_send(spec, 1, False, problems)  # before anything is sent: one address, nothing personal
     members = list_members(hook, "newsletter@lists.example.com")   # refuses a missing or empty list
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from airflow_provider_mailgun._send.fields import Recipient, SendSpec
+from airflow_provider_mailgun._send.fields import SendSpec
 from airflow_provider_mailgun.exceptions import MailgunNotFoundError, SendInputError
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 
-def check_list_send(spec: SendSpec, to: Sequence[Recipient], problems: list[str]) -> None:
-    """What cannot go with ``to_list=True``, appended to ``problems``."""
-    if len(to) != 1:
-        problems.append(f"to_list=True needs exactly one address in 'to', the mailing list's; got {len(to)}")
-    if any(recipient.variables for recipient in to) or spec.recipient_variables:
+def check_list_send(spec: SendSpec, recipients: int, has_variables: bool, problems: list[str]) -> None:
+    """What cannot go with ``to_list=True`` (``recipients`` in ``to``), appended to ``problems``."""
+    if recipients != 1:
+        problems.append(
+            f"to_list=True needs exactly one address in 'to', the mailing list's; got {recipients}"
+        )
+    if has_variables or spec.recipient_variables:
         problems.append(
             "to_list=True takes no per-recipient variables: Mailgun fills %recipient.x% from each list "
             "member's vars (set them when syncing the list)"

@@ -2,26 +2,33 @@
 
 ::
 
-    plan = build_plan(SendSpec(to=[{"address": "a@x.org", "variables": {"name": "A"}}, "b@x.org"],
+    plan = build_plan(SendSpec(to=[{"address": "a@x.org", "vars": {"name": "A"}},
+                                   {"address": "b@x.org", "variables": {"name": "B"}}],
                                from_email="news@mg.example.com", subject="Hi %recipient.name%",
                                text="Hello"), ledger_scope="dag|run|task|-1")
     plan.batches[0].fields()      # form fields of the first request, recipient-variables included
 
 Everything that can be wrong with the input is found before anything is sent (by the readers of
-:mod:`.fields`): bad addresses (all of them, named), incompatible body fields, too many tags,
-oversize attachments, unparseable JSON or delivery times, and the 16 KB limit on o:/h:/v:/t:
-options. Then the recipients are cut into batches, each with a key that identifies it across tries.
+:mod:`.fields` and :mod:`.audience`): bad addresses (all of them, named), recipient dicts with
+unknown keys, ``%recipient.x%`` placeholders some recipient does not define, incompatible body
+fields, too many tags, oversize attachments, unparseable JSON or delivery times, and the 16 KB
+limit on o:/h:/v:/t: options. Then the recipients are cut into batches, each with a key that
+identifies it across tries. The plan keeps positions in the input, not copies of the recipients:
+a batch's fields are built when it is sent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from airflow_provider_mailgun._common.addresses import Address
+from airflow_provider_mailgun._common.addresses import Address, offenders_message
 from airflow_provider_mailgun._common.limits import MAX_RECIPIENTS_PER_REQUEST
+from airflow_provider_mailgun._send.audience import Audience, placeholders, survey
 from airflow_provider_mailgun._send.fields import (
     BATCH_KEY_VARIABLE,
     FilePart,
@@ -30,9 +37,9 @@ from airflow_provider_mailgun._send.fields import (
     as_text,
     check_body,
     common_fields,
+    read_copies,
     read_files,
     read_mime,
-    read_recipients,
 )
 from airflow_provider_mailgun._send.list_send import check_list_send
 from airflow_provider_mailgun.exceptions import SendInputError
@@ -40,29 +47,74 @@ from airflow_provider_mailgun.exceptions import SendInputError
 SHOWN_SKIPPED = 100
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One request: its recipients, the fields all batches share, and a deterministic key."""
+class _Layout:
+    """What every batch of one plan shares: the audience, the common fields, the batch mode."""
 
-    index: int
-    key: str
-    recipients: tuple[Recipient, ...]
-    common: tuple[tuple[str, str], ...]
-    personalised: bool
-    variable_names: tuple[str, ...] = ()
-    #: The one recipient is a mailing list: Mailgun makes the copies (see ``list_send``).
-    mailing_list: bool = False
+    __slots__ = ("audience", "common", "copies", "mailing_list", "order", "personalised", "scope")
+
+    def __init__(
+        self,
+        audience: Audience,
+        order: array[int],
+        common: tuple[tuple[str, str], ...],
+        personalised: bool,
+        scope: str,
+        mailing_list: bool = False,
+    ) -> None:
+        self.audience = audience
+        #: The one recipient is a mailing list: Mailgun makes the copies (see ``list_send``).
+        self.mailing_list = mailing_list
+        self.order = order
+        self.common = common
+        self.personalised = personalised
+        self.scope = scope
+        self.copies = sum(1 for name, _ in common if name in ("cc", "bcc"))
+
+
+class Batch:
+    """One request: a slice of the plan's send order, its recipients read when it is sent.
+
+    Its key identifies it across tries: the ledger scope and the set of its recipients.
+    """
+
+    __slots__ = ("_key", "_layout", "_start", "_stop", "index")
+
+    def __init__(self, index: int, layout: _Layout, start: int, stop: int) -> None:
+        self.index = index
+        self._layout = layout
+        self._start = start
+        self._stop = stop
+        self._key: str | None = None
+
+    @property
+    def recipients(self) -> tuple[Recipient, ...]:
+        """Its recipients, read from the input (see :mod:`.audience`)."""
+        read = self._layout.audience.read
+        return tuple(Recipient(*read(p)) for p in self._layout.order[self._start : self._stop])
+
+    @property
+    def size(self) -> int:
+        return self._stop - self._start
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            self._key = _batch_key(self._layout.scope, (r.address.key for r in self.recipients))
+        return self._key
 
     def fields(self) -> list[tuple[str, str]]:
         """Form fields of this request (files are added by the sender)."""
-        pairs = [("to", r.address.formatted()) for r in self.recipients]
-        pairs.extend(self.common)
-        pairs.append((f"v:{BATCH_KEY_VARIABLE}", self.key))
-        if self.personalised:
-            table = {
-                r.address.email: {name: as_text(r.variables.get(name, "")) for name in self.variable_names}
-                for r in self.recipients
-            }
+        layout = self._layout
+        read = layout.audience.read
+        rows = [read(position) for position in layout.order[self._start : self._stop]]
+        if self._key is None:
+            self._key = _batch_key(layout.scope, (address.key for address, _ in rows))
+        pairs = [("to", address.formatted()) for address, _ in rows]
+        pairs.extend(layout.common)
+        pairs.append((f"v:{BATCH_KEY_VARIABLE}", self._key))
+        if layout.personalised:
+            names = layout.audience.names
+            table = {address.email: _row_variables(variables, names) for address, variables in rows}
             pairs.append(
                 ("recipient-variables", json.dumps(table, separators=(",", ":"), ensure_ascii=False))
             )
@@ -70,14 +122,18 @@ class Batch:
 
     @property
     def first_recipient(self) -> str:
-        return self.recipients[0].address.email
+        return self._layout.audience.read(self._layout.order[self._start])[0].email
+
+    @property
+    def mailing_list(self) -> bool:
+        return self._layout.mailing_list
 
     @property
     def reach(self) -> int:
         """The copies its message reaches: each recipient, and each cc and bcc (0: unknown, a list's)."""
-        if self.mailing_list:
+        if self._layout.mailing_list:
             return 0
-        return len(self.recipients) + sum(1 for name, _ in self.common if name in ("cc", "bcc"))
+        return self.size + self._layout.copies
 
 
 @dataclass(frozen=True)
@@ -92,14 +148,29 @@ class SendPlan:
 def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
     """Validate ``spec`` completely and cut it into batches; raises SendInputError naming every problem."""
     problems: list[str] = []
-    to, cc, bcc, skipped = read_recipients(spec, problems)
     mime = read_mime(spec.mime_message, problems) if spec.mime_message else None
     common = common_fields(spec, problems, needs_from=not spec.template and not spec.mime_message)
     files = read_files(spec, problems)
     check_body(spec, mime is not None, files, problems)
-    personalised = _choose_batch_mode(spec, to, cc, bcc, problems)
+    recipient_problems: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    audience = survey(
+        spec.to,
+        spec.recipient_variables,
+        # A list's members' vars fill a list send's placeholders, on Mailgun's side.
+        set() if spec.to_list else placeholders([value for _, value in common]),
+        recipient_problems,
+        skipped,
+        allowed_missing=spec.allow_missing_recipient_vars,
+    )
+    cc, bcc = read_copies(spec, audience.keys, skipped)
+    if skipped and spec.on_invalid != "skip":
+        recipient_problems.append(offenders_message("recipient", skipped))
+    problems = recipient_problems + problems
+    to = audience.order
+    personalised = _choose_batch_mode(spec, audience, cc, bcc, problems)
     if spec.to_list:
-        check_list_send(spec, to, problems)
+        check_list_send(spec, len(to), audience.has_variables, problems)
     if not to and not problems:
         problems.append("no valid recipient in 'to'")
     if problems:
@@ -108,26 +179,17 @@ def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
     # A stable order that does not depend on the input's: the same recipients give the same batches
     # on every try. Hashing (not sorting by address) spreads look-alike addresses, and the failures
     # they share (one bouncing domain, one suppressed prefix), evenly over the batches, so each
-    # message id's delivery share reflects the campaign's.
-    ordered = sorted(to, key=_spread_key) if personalised else to
-    names = tuple(sorted({name for r in ordered for name in r.variables}))
-    batch_common = tuple(common + _copy_recipients(cc, bcc))
-    batches = []
-    for index, start in enumerate(range(0, len(ordered), size)):
-        chunk = tuple(ordered[start : start + size])
-        batches.append(
-            Batch(
-                index,
-                _batch_key(ledger_scope, chunk),
-                chunk,
-                batch_common,
-                personalised,
-                names,
-                mailing_list=spec.to_list,
-            )
-        )
+    # message id's delivery share reflects the campaign's. One message seen by all keeps the input's.
+    ordered = to if personalised else array("I", sorted(to))
+    layout = _Layout(
+        audience, ordered, tuple(common + _copy_recipients(cc, bcc)), personalised, ledger_scope, spec.to_list
+    )
+    batches = tuple(
+        Batch(index, layout, start, min(start + size, len(ordered)))
+        for index, start in enumerate(range(0, len(ordered), size))
+    )
     return SendPlan(
-        batches=tuple(batches),
+        batches=batches,
         files=tuple(files),
         mime=mime,
         skipped_invalid=tuple(skipped),
@@ -136,10 +198,11 @@ def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
 
 
 def _choose_batch_mode(
-    spec: SendSpec, to: list[Recipient], cc: list[Address], bcc: list[Address], problems: list[str]
+    spec: SendSpec, audience: Audience, cc: list[Address], bcc: list[Address], problems: list[str]
 ) -> bool:
     """Batch mode (each recipient its own copy) unless one plain recipient or ``batch=False``."""
-    wants_personal = any(r.variables for r in to)
+    wants_personal = audience.has_variables
+    to = audience.order
     if spec.batch is False:
         if wants_personal:
             problems.append("personal variables need batch sending (batch=False was given)")
@@ -170,14 +233,19 @@ def _copy_recipients(cc: Sequence[Address], bcc: Sequence[Address]) -> list[tupl
     return [("cc", a.formatted()) for a in cc] + [("bcc", a.formatted()) for a in bcc]
 
 
-def _spread_key(recipient: Recipient) -> bytes:
-    return hashlib.blake2b(recipient.address.key.encode(), digest_size=8).digest()
+def _row_variables(variables: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """One recipient's table: every name any recipient has (missing ones empty), values as text."""
+    row = {}
+    for name in names:
+        value = variables.get(name, "")
+        row[name] = value if type(value) is str else as_text(value)
+    return row
 
 
-def _batch_key(scope: str, recipients: Sequence[Recipient]) -> str:
+def _batch_key(scope: str, keys: Iterable[str]) -> str:
     """The scope (task instance and ledger generation) and the set of recipients, in any order."""
     digest = hashlib.sha256(scope.encode())
-    for key in sorted(recipient.address.key for recipient in recipients):
+    for key in sorted(keys):
         digest.update(b"\0" + key.encode())
     return digest.hexdigest()[:24]
 

@@ -29,7 +29,7 @@ from airflow_provider_mailgun.client.ratelimit import limiter_for
 from airflow_provider_mailgun.client.responses import parse_success, reply_error
 from airflow_provider_mailgun.client.retrying import BackoffWait, Safety, handshake_failure, should_retry
 from airflow_provider_mailgun.client.stats import TransportStats
-from airflow_provider_mailgun.client.urls import Base, resolve_url
+from airflow_provider_mailgun.client.urls import Base, form_body, resolve_url
 from airflow_provider_mailgun.exceptions import (
     AmbiguousRequestError,
     MailgunError,
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 FormData = Sequence[tuple[str, str]] | Mapping[str, Any]
 FilePart = tuple[str, tuple[str, bytes, str]]
 MAX_REDIRECTS = 3
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +128,10 @@ class Transport:
         method = method.upper()
         safety = safety or default_safety(method)
         url = resolve_url(self.config, path_or_url, base)
-        call = _Call(method, url, params, data, files, json_body, safety, base)
+        body: FormData | bytes | None = data
+        if data is not None and not files and not isinstance(data, Mapping) and _text_pairs(data):
+            body = form_body(data)  # encoded once, however often the request is repeated
+        call = _Call(method, url, params, body, files, json_body, safety, base)
         # One loop per safety, built once: tenacity keeps each call's state per thread.
         return self._retrying[safety](self._attempt, call)
 
@@ -165,6 +169,7 @@ class Transport:
                 data=call.data,
                 files=call.files,
                 json=call.json_body,
+                headers=_FORM_HEADERS if isinstance(call.data, bytes) else None,
                 auth=self._auth,
                 timeout=self.config.timeout,
                 allow_redirects=False,
@@ -299,3 +304,11 @@ def _short_reason(exc: requests.RequestException) -> str:
     # urllib3 puts the connection object's repr first ("<...HTTPConnection object at 0x...>: ...").
     text = text.split(">: ", 1)[-1]
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _text_pairs(data: Any) -> bool:
+    """Whether ``data`` is a sequence of (text, text) pairs, encoded here rather than by requests."""
+    return isinstance(data, list | tuple) and all(
+        type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is str
+        for pair in data
+    )

@@ -15,6 +15,7 @@ root (only its path and query are kept), so no parser can read another host into
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
@@ -132,3 +133,24 @@ def segment(value: str, what: str = "path segment") -> str:
 def strip_message_id(message_id: str) -> str:
     """Mailgun returns ids as ``<id@domain>``; events carry and filter on them without brackets."""
     return message_id.strip().removeprefix("<").removesuffix(">").strip()
+
+
+_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+#: Each byte as ``application/x-www-form-urlencoded`` writes it (what ``quote_plus`` gives).
+_FORM_BYTE = tuple(chr(b) if b in _FORM_SAFE else "+" if b == ord(" ") else f"%{b:02X}" for b in range(256))
+
+
+def form_body(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """``urllib.parse.urlencode(pairs)`` for text pairs, about twice as fast on a large batch.
+
+    A batch send's form is about 150 KB (1,000 addresses and their recipient variables);
+    ``urlencode`` quotes it one byte at a time in Python, which costs as much CPU as the rest of
+    the send.
+
+    >>> form_body([("to", "Ann <ann@x.org>"), ("subject", "Hi %recipient.first%")])
+    b'to=Ann+%3Cann%40x.org%3E&subject=Hi+%25recipient.first%25'
+    """
+    byte = _FORM_BYTE.__getitem__
+    return "&".join(
+        "".join(map(byte, name.encode())) + "=" + "".join(map(byte, value.encode())) for name, value in pairs
+    ).encode("ascii")

@@ -66,8 +66,9 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     """Send an email (or a batch campaign) through Mailgun.
 
     :param to: a string (one address, or comma separated), a list of addresses, or a list of dicts
-        ``{"address", "name", "variables"}`` for personal fields (``%recipient.<name>%``); an XCom of
-        any of these.
+        ``{"address", "name", "variables"}`` for personal fields (``%recipient.<name>%``; ``vars``,
+        as list members call them, is taken for ``variables``; any other key is refused); an XCom
+        of any of these.
     :param mailgun_conn_id: a ``maton`` or ``mailgun`` connection.
     :param domain: sending domain; default: the connection's ``default_domain``.
     :param from_email: sender, ``"Name <address>"`` allowed (required unless the template has one).
@@ -103,6 +104,11 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         count for it (the delivery sensor counts the member copies from Mailgun's events) and
         ``mailing_list`` / ``list_members``.
     :param max_concurrency: requests in flight at once (default 4).
+    :param allow_missing_recipient_vars: a ``%recipient.x%`` placeholder in the subject, bodies,
+        headers, template variables or options must be defined for every recipient, or the task
+        fails before sending (naming it and the first recipients without it). ``True`` allows any,
+        a list of names allows those (recipients without them get them empty, or literally when no
+        recipient has them).
     :param on_invalid: ``"fail"`` (default): any invalid address fails the task before sending;
         ``"skip"``: drop them and report them in the result.
     :param on_ambiguous: what to do with a batch whose send got no clear answer and that Mailgun's
@@ -188,6 +194,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         batch_size: int = 1000,
         max_concurrency: int = 4,
         on_invalid: str = "fail",
+        allow_missing_recipient_vars: bool | Sequence[str] = False,
         on_ambiguous: str = "reconcile",
         reconcile_timeout: float = 60.0,
         resend_after_clear: bool = False,

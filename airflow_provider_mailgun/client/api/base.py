@@ -33,6 +33,8 @@ class Resource:
 
 def form_value(value: Any) -> str:
     """Mailgun's form encoding of one value: booleans as yes/no, dicts and lists as JSON."""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Mapping):

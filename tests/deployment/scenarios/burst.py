@@ -1,10 +1,10 @@
 """Four send chunks at once through the Maton gateway, which allows 10 requests/s per account.
 
-Each chunk runs in its own worker process with its own client-side limiter, so together they ask
-for more than the gateway allows; the client retries every 429 after its ``Retry-After``. The share
-of 429 answers is recorded in the report (not asserted yet: the target, at most 2%, needs one rate
-limit shared by all the chunks). A chunk refused past the client's last attempt fails and is
-retried by Airflow; whatever the share, everyone is mailed exactly once.
+Each chunk runs in its own worker process; their limiters share what they learn of the account's
+limit, so together they stay near what the gateway allows, and the client retries every 429 after
+its ``Retry-After``. At most 2% of the gateway's answers may be 429. A chunk refused past the
+client's last attempt fails and is retried by Airflow; whatever the share, everyone is mailed
+exactly once.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ DAG_ID = "deploy_campaign_burst"
 CHUNKS = 4
 RECIPIENTS = 20_000
 GATEWAY_LIMIT = 10.0
+#: The largest share of the gateway's answers that may be 429 (one limit shared by the chunks).
+MAX_SHARE_429 = 0.02
 
 
 def _most_at_once(tis: list[dict[str, Any]]) -> int:
@@ -36,7 +38,7 @@ def _most_at_once(tis: list[dict[str, Any]]) -> int:
 
 
 def four_chunks_through_the_gateway(deploy: Deployment) -> None:
-    """Run the scenario of the module docstring; the 429 share is reported, not asserted."""
+    """Run the scenario of the module docstring; the 429 share is reported, then asserted."""
     emu = deploy.require_emulator()
     emu.reset()
     emu.set_rate_limit(GATEWAY_LIMIT)
@@ -83,3 +85,6 @@ def four_chunks_through_the_gateway(deploy: Deployment) -> None:
     assert at_once == CHUNKS
     assert duplicates == 0
     assert lost == 0
+    assert share <= MAX_SHARE_429, (
+        f"{limited} of {len(through_gateway)} gateway answers were 429 ({share:.1%})"
+    )
