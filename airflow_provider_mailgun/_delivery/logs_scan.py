@@ -7,8 +7,9 @@ a wait cannot keep a link as it does with Events (:mod:`.polling`). It keeps two
   to the frontier, and stops at the first page that holds nothing new (or an event older than the
   frontier). New events cost one request per 100; a check with nothing new costs one request.
 * ``trusted``: every event stamped before it was read once it had settled (Mailgun's advice: 30
-  minutes). Once the log between ``trusted`` and the frontier has settled, a check reads that
-  stretch again, oldest first ("sweep"), so an event indexed late is still counted.
+  minutes). Once a stretch after ``trusted`` has settled (a tenth of the settle time, or all of
+  it up to the frontier), a check reads that stretch again, oldest first ("sweep"), so an event
+  indexed late is still counted.
 
 Events are de-duplicated by id over a sliding window (:class:`~airflow_provider_mailgun.client.
 logs_window.LogsWindow`), and the tracker's state is a join, so nothing is counted twice whichever
@@ -40,6 +41,8 @@ from airflow_provider_mailgun.client.paging import next_token_body, reply_items
 START_MARGIN = 1.0
 #: How long ids are remembered behind the newest event (enough to tell a page of repeats).
 DEDUP_WINDOW = timedelta(minutes=2)
+#: A settled stretch is read again once it spans this share of the settle time (or is the last).
+SWEEP_FRACTION = 0.1
 ASCENDING, DESCENDING = "timestamp:asc", "timestamp:desc"
 
 
@@ -105,6 +108,7 @@ class LogsScan:
         self.domain, self.filter = domain, EventFilter(tuple(names))
         self.now, self.max_pages = now, max_pages
         self.horizon = now - settle_seconds
+        self.sweep_step = settle_seconds * SWEEP_FRACTION
         self.pages = 0
         self.done = False
         self.body: dict[str, Any] = {}
@@ -129,7 +133,7 @@ class LogsScan:
             self._catch_from = cursor.trusted if cursor.frontier is None else cursor.frontier
             self.body = self._request(self._catch_from - START_MARGIN)
             return
-        if first and cursor.frontier is not None and cursor.trusted < min(self.horizon, cursor.frontier):
+        if first and self._sweep_due():
             self._mode = "sweep"
             self._until = min(self.horizon, cursor.frontier)
             self.body = self._request(cursor.trusted - START_MARGIN, end=self._until)
@@ -140,6 +144,16 @@ class LogsScan:
         self._mode = "head"
         self._floor = cursor.frontier
         self.body = self._request(cursor.frontier - START_MARGIN, sort=DESCENDING)
+
+    def _sweep_due(self) -> bool:
+        """A settled stretch worth a request: a tenth of the settle time, or the last of it."""
+        cursor = self.cursor
+        if cursor.frontier is None:
+            return False
+        until = min(self.horizon, cursor.frontier)
+        return until - cursor.trusted >= self.sweep_step or (
+            cursor.frontier <= self.horizon and cursor.trusted < cursor.frontier
+        )
 
     def record(self, reply: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Take one reply to :attr:`body`; returns the events not seen before (to be ingested)."""
