@@ -22,8 +22,8 @@ from tests.dag_runner import run_dag, task_states, xcom_result
 from tests.sensors.delivery_helpers import (
     EVENT_SOURCES,
     event_reads,
-    is_event_read,
     events_retired_mid_wait,
+    is_event_read,
     outcomes_after_first_check,
     sensor_source,
 )
