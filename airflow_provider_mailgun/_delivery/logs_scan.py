@@ -133,7 +133,7 @@ class LogsScan:
             self._catch_from = cursor.trusted if cursor.frontier is None else cursor.frontier
             self.body = self._request(self._catch_from - START_MARGIN)
             return
-        if first and self._sweep_due():
+        if first and cursor.frontier is not None and self._sweep_due():
             self._mode = "sweep"
             self._until = min(self.horizon, cursor.frontier)
             self.body = self._request(cursor.trusted - START_MARGIN, end=self._until)

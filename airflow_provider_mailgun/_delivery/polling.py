@@ -34,6 +34,7 @@ from typing import Any
 
 from airflow_provider_mailgun._delivery.logs_scan import LogsCursor, LogsScan, new_window
 from airflow_provider_mailgun._delivery.sources import (
+    EVENT_SOURCES,
     AsyncLogsSource,
     AsyncPageSource,
     LogsSource,
@@ -51,8 +52,6 @@ DEFAULT_SETTLE_SECONDS = 30 * 60.0  # Mailgun's advice for when a page of events
 # Pages one check reads at most (300,000 events); the next check carries on from the cursor, so a
 # source that never runs out of pages cannot hold a check (or the triggerer's loop) forever.
 MAX_PAGES_PER_CHECK = 1000
-#: Where a wait reads: ``auto`` (Events while it answers, then Logs), or one API only.
-EVENT_SOURCES = ("auto", "events", "logs")
 #: Ids looked up one by one (Events API) when they have no event at all after the grace period.
 MAX_LOOKUPS = 20
 log = logging.getLogger(__name__)

@@ -21,6 +21,8 @@ from airflow_provider_mailgun.exceptions import (
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.paging import Page
 
+#: Where a wait reads: ``auto`` (Events while it answers, then Logs), or one API only.
+EVENT_SOURCES = ("auto", "events", "logs")
 #: Statuses of a gateway refusing the Events path (its own words, not Mailgun's).
 GATEWAY_REFUSALS = (404, 405, 410, 501)
 #: One request of a check (see the module docstring).

@@ -52,7 +52,8 @@ from airflow_provider_mailgun._delivery.inputs import (
     parse_message_ids,
     to_epoch,
 )
-from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, EVENT_SOURCES, DeliveryWait
+from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
+from airflow_provider_mailgun._delivery.sources import EVENT_SOURCES
 from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
 from airflow_provider_mailgun.exceptions import MailgunError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
