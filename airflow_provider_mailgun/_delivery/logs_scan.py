@@ -78,6 +78,15 @@ def new_window(begin: float) -> LogsWindow:
     return LogsWindow(start=begin, overlap=DEDUP_WINDOW)
 
 
+def _moves_on(start: float, newest: float) -> bool:
+    """Whether a read stopped at ``newest`` lets the next one start later than this one did.
+
+    Reads start on whole seconds; a burst of more events than the page cap within one second would
+    be read again from the same start forever, so such a read goes on past the cap instead.
+    """
+    return math.floor(newest - START_MARGIN) > math.floor(start - START_MARGIN)
+
+
 def _stamp(item: Mapping[str, Any]) -> float:
     moment = item_time(dict(item))
     return moment.timestamp() if moment is not None else math.inf
@@ -184,7 +193,7 @@ class LogsScan:
                 cursor.trusted = max(cursor.trusted, min(self.horizon, self._newest))
             cursor.catching_up = False
             self.done = True
-        elif capped:
+        elif capped and _moves_on(self._catch_from, self._newest):
             cursor.catching_up, self.done = True, True
         else:
             self.body = following
@@ -195,9 +204,9 @@ class LogsScan:
         if following is None:
             cursor.trusted = self._until
             self._next_phase()
-        elif capped:
-            if known:  # oldest first: everything before the last event read is now trusted
-                cursor.trusted = max(cursor.trusted, min(max(known), self._until))
+        elif capped and known and _moves_on(cursor.trusted, min(max(known), self._until)):
+            # Oldest first: everything before the last event read is now trusted.
+            cursor.trusted = min(max(known), self._until)
             self.done = True
         else:
             self.body = following
