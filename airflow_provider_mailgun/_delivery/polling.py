@@ -233,36 +233,30 @@ class DeliveryWait:
         :param logs: the client's Logs API (``hook.logs``), for ``source`` "logs" or "auto".
         """
         steps = self._steps(time.time() if now is None else now)
-        reply: Any = None
-        error: MailgunError | None = None
-        while True:
-            try:
-                request = steps.send(reply) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                decision: Decision = stop.value
-                return decision
+        request, decision = _advance(steps, None, None)
+        while request is not None:
             try:
                 reply, error = call(request, self.domain, events, logs), None
             except MailgunError as err:
                 reply, error = None, err
+            request, decision = _advance(steps, reply, error)
+        assert decision is not None
+        return decision
 
     async def acheck(
         self, events: AsyncPageSource, logs: AsyncLogsSource | None = None, *, now: float | None = None
     ) -> Decision:
         """:meth:`check` on an event loop (the async client's ``events`` and ``logs``)."""
         steps = self._steps(time.time() if now is None else now)
-        reply: Any = None
-        error: MailgunError | None = None
-        while True:
-            try:
-                request = steps.send(reply) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                decision: Decision = stop.value
-                return decision
+        request, decision = _advance(steps, None, None)
+        while request is not None:
             try:
                 reply, error = await acall(request, self.domain, events, logs), None
             except MailgunError as err:
                 reply, error = None, err
+            request, decision = _advance(steps, reply, error)
+        assert decision is not None
+        return decision
 
     # -- one check, as a sequence of requests (the same for the sync and the async client) --------
 
@@ -379,3 +373,13 @@ class DeliveryWait:
             else None,
             missing_after=missing_after,
         )
+
+
+def _advance(
+    steps: Generator[Request, Any, Decision], reply: Any, error: MailgunError | None
+) -> tuple[Request | None, Decision | None]:
+    """Hand a check its last reply (or error); its next request, or its decision once it is done."""
+    try:
+        return (steps.send(reply) if error is None else steps.throw(error)), None
+    except StopIteration as stop:
+        return None, stop.value

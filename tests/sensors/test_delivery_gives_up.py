@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mailgun.sensors.delivery import MailgunDeliveryError
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 from tests.dag_runner import run_dag, task_states
@@ -28,20 +27,6 @@ from tests.sensors.delivery_helpers import HOLD_BACK, event_reads
 
 pytestmark = pytest.mark.timeout(120)
 BOGUS = "not-a-real-id"
-
-
-@pytest.fixture
-def raised(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Messages of every delivery error raised (a spy: the error is still raised)."""
-    messages: list[str] = []
-    original = MailgunDeliveryError.__init__
-
-    def spy(self: MailgunDeliveryError, message: str, result: Any = None) -> None:
-        messages.append(message)
-        original(self, message, result)
-
-    monkeypatch.setattr(MailgunDeliveryError, "__init__", spy)
-    return messages
 
 
 @pytest.fixture
@@ -73,22 +58,18 @@ def run_wait(airflow_db: None, mailgun_conn_id: str, request: pytest.FixtureRequ
 @pytest.mark.parametrize("event_source", ["events", "logs"])
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 def test_an_id_that_never_appears_fails_after_the_grace_period_not_the_timeout(
-    run_wait: Callable[..., Any], raised: list[str], deferrable: bool, event_source: str
+    run_wait: Callable[..., Any], raised_errors: list[str], deferrable: bool, event_source: str
 ) -> None:
     state, seconds = run_wait(BOGUS, deferrable=deferrable, missing_grace=1, event_source=event_source)
     assert state == "failed"
     assert seconds < 60  # the timeout is 300 s
-    (error,) = raised
+    (error,) = raised_errors
     assert f"no accepted event for id {BOGUS}" in error
 
 
 @pytest.mark.parametrize("event_source", ["events", "logs"])
 def test_a_send_result_naming_an_unknown_id_fails_too(
-    run_wait: Callable[..., Any],
-    raised: list[str],
-    mailgun_emulator: MailgunEmulator,
-    send: Callable[[list[str]], dict[str, Any]],
-    event_source: str,
+    run_wait: Callable[..., Any], raised_errors: list[str], send: Callable[..., Any], event_source: str
 ) -> None:
     # With every recipient count known the wait reads only delivery events; the missing id's
     # accepted event is looked up once the grace period is over.
@@ -100,7 +81,7 @@ def test_a_send_result_naming_an_unknown_id_fails_too(
     }
     state, _ = run_wait(result, deferrable=False, missing_grace=0.5, event_source=event_source)
     assert state == "failed"
-    (error,) = raised
+    (error,) = raised_errors
     assert f"no accepted event for id {BOGUS}@mg.example.com" in error
     assert real_id.strip("<>") not in error.split("Delivered")[0]
 
@@ -108,7 +89,7 @@ def test_a_send_result_naming_an_unknown_id_fails_too(
 @pytest.mark.parametrize("event_source", ["events", "logs"])
 def test_a_real_id_whose_delivery_is_slow_is_not_taken_for_a_missing_one(
     run_wait: Callable[..., Any],
-    raised: list[str],
+    raised_errors: list[str],
     mailgun_emulator: MailgunEmulator,
     send: Callable[[list[str]], dict[str, Any]],
     event_source: str,
@@ -117,7 +98,7 @@ def test_a_real_id_whose_delivery_is_slow_is_not_taken_for_a_missing_one(
     sent = send(["ann@example.org", "bob@example.org"])
     state, _ = run_wait(sent, deferrable=False, missing_grace=0, timeout=3, event_source=event_source)
     assert state == "failed"  # Airflow's sensor timeout, not "no accepted event"
-    assert raised == []
+    assert raised_errors == []
 
 
 def test_a_deferred_wait_ends_at_the_sensors_timeout_in_dag_test(

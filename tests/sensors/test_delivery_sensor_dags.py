@@ -48,22 +48,6 @@ def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return seen
 
 
-@pytest.fixture
-def raised_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Messages of every delivery error raised (a spy: the error is still raised)."""
-    from airflow_provider_mailgun.sensors.delivery import MailgunDeliveryError
-
-    messages: list[str] = []
-    original = MailgunDeliveryError.__init__
-
-    def spy(self: MailgunDeliveryError, message: str, result: Any = None) -> None:
-        messages.append(message)
-        original(self, message, result)
-
-    monkeypatch.setattr(MailgunDeliveryError, "__init__", spy)
-    return messages
-
-
 @pytest.fixture(params=EVENT_SOURCES)
 def event_source(request: pytest.FixtureRequest) -> str:
     return str(request.param)
