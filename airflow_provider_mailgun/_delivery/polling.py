@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ DEFAULT_SETTLE_SECONDS = 30 * 60.0  # Mailgun's advice for when a page of events
 # Pages one check reads at most (300,000 events); the next check carries on from the cursor, so a
 # source that never runs out of pages cannot hold a check (or the triggerer's loop) forever.
 MAX_PAGES_PER_CHECK = 1000
-#: Ids looked up one by one (Events API) when they have no event at all after the grace period.
+#: Ids without any event after the grace period looked up per check (one request each via Events).
 MAX_LOOKUPS = 20
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class DeliveryWait:
         self.logs_window = new_window(self.begin)
         self.missing_after = missing_after
         self.pages_read = 0
-        self._looked_up = False
+        self._looked_up: set[str] = set()  # ids whose accepted event was looked for
 
     def query(self) -> dict[str, Any]:
         """The first-page query: ascending from ``begin``, only the event types that matter.
@@ -261,23 +261,34 @@ class DeliveryWait:
     # -- one check, as a sequence of requests (the same for the sync and the async client) --------
 
     def _steps(self, now: float) -> Generator[Request, Any, Decision]:
+        yield from self._on_either(lambda: self._events_steps(now), lambda: self._logs_steps(now))
+        missing = self._missing(now)
+        if missing and not self.goal.needs_accepted_events():
+            # Accepted events are not read when every count is known: look for the ids' own, once.
+            unchecked = [message_id for message_id in missing if message_id not in self._looked_up]
+            unchecked = unchecked[:MAX_LOOKUPS]
+            if unchecked:
+                self._looked_up.update(unchecked)
+                yield from self._on_either(lambda: self._events_lookup(unchecked), self._logs_lookup)
+            missing = [message_id for message_id in self._missing(now) if message_id in self._looked_up]
+        return self.tracker.decide(missing=missing)
+
+    def _on_either(
+        self,
+        on_events: Callable[[], Generator[Request, Any, None]],
+        on_logs: Callable[[], Generator[Request, Any, None]],
+    ) -> Generator[Request, Any, None]:
+        """Read the API of the moment; with ``source="auto"``, move to Logs for good once Events is gone."""
         if self.reading == "events":
             try:
-                yield from self._events_steps(now)
+                yield from on_events()
+                return
             except MailgunError as err:
                 if self.source != "auto" or not events_unavailable(err):
                     raise
                 log.warning("The Events API does not answer (%s); reading the Logs API from now on.", err)
                 self.reading = "logs"
-        if self.reading == "logs":
-            yield from self._logs_steps(now)
-        missing = self._missing(now)
-        if missing and not self.goal.needs_accepted_events() and not self._looked_up:
-            # Accepted events are not read when every count is known: look for the ids' own, once.
-            self._looked_up = True
-            yield from self._lookup_steps(missing)
-            missing = self._missing(now)
-        return self.tracker.decide(missing=missing)
+        yield from on_logs()
 
     def _events_steps(self, now: float) -> Generator[Request, Any, None]:
         scan = EventScan(self.cursor, now=now, settle_seconds=self.settle_seconds, page_limit=self.page_limit)
@@ -307,14 +318,14 @@ class DeliveryWait:
             return []
         return [message_id for message_id in self.goal.message_ids if not self.tracker.has_events(message_id)]
 
-    def _lookup_steps(self, missing: list[str]) -> Generator[Request, Any, None]:
-        if self.reading == "events":
-            for message_id in missing[:MAX_LOOKUPS]:
-                query = {"begin": self.begin, "ascending": True, "event": ["accepted"], "limit": 1}
-                page = yield ("first_page", {**query, "message_id": message_id})
-                self.tracker.ingest(page.items)
-                self.pages_read += 1
-            return
+    def _events_lookup(self, message_ids: list[str]) -> Generator[Request, Any, None]:
+        query = {"begin": self.begin, "ascending": True, "event": ["accepted"], "limit": 1}
+        for message_id in message_ids:
+            page = yield ("first_page", {**query, "message_id": message_id})
+            self.tracker.ingest(page.items)
+            self.pages_read += 1
+
+    def _logs_lookup(self) -> Generator[Request, Any, None]:
         # The Logs API has no message-id filter: read the domain's accepted events until all are found.
         scan = LogsScan(
             LogsCursor(trusted=self.begin),
