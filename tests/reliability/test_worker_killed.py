@@ -195,7 +195,7 @@ def _ledger_states(dag_id: str = DAG_ID) -> Counter[str]:
         record = json.loads(value)
         if "batches" in record:  # a chunk of batch records (not the head, nor the retention index)
             states.update(batch.get("state", batch.get("s")) for batch in record["batches"].values())
-        elif record.get("d"):
+        elif record.get("completed_at", record.get("d")):
             states["completed"] += 1
     return states
 
