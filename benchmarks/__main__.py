@@ -18,6 +18,7 @@ NAMES = (
     "campaign_scaling",
     "sync_list",
     "delivery_wait",
+    "delivery_wait_logs",
     "clear_bounces",
     "export_events",
     "import_cost",

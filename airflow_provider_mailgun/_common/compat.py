@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
     from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
+    from airflow.sdk.exceptions import AirflowSensorTimeout as AirflowSensorTimeout
 else:
     try:
         from airflow.sdk import BaseHook
@@ -25,6 +26,10 @@ else:
     except ImportError:  # Airflow 3.0 defines them in airflow.exceptions
         from airflow.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
     try:
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+    except ImportError:  # Airflow 3.0
+        from airflow.exceptions import AirflowSensorTimeout
+    try:
         from airflow.sdk import ObjectStoragePath
     except ImportError:  # Airflow 3.0
         from airflow.io.path import ObjectStoragePath
@@ -33,6 +38,7 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowSensorTimeout",
     "BaseHook",
     "ObjectStoragePath",
     "conf",

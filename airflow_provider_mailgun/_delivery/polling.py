@@ -13,47 +13,48 @@ see a delivery, so the cursor keeps two links:
   advancing over settled pages. So every region of the event log is read at most about twice, and
   an event indexed late is still counted; the tracker's state is a join, so nothing counts twice.
 
-Pure apart from the page source it is handed (the sync or the async client's events)::
+The Logs API (the Events API's successor) is read with the same guarantees by
+:mod:`.logs_scan`; ``source="auto"`` reads Events while it answers and Logs once Mailgun says it is
+retired for the account (or the gateway refuses it), for the rest of the wait. Either way the
+decision is the tracker's (:mod:`.state`). Pure apart from the APIs it is handed::
 
     wait = DeliveryWait(goal, domain="mg.example.com", begin=t0, settle_seconds=1800)
-    decision = wait.check(hook.events)                 # poke mode
-    decision = await wait.acheck(async_client.events)  # trigger
+    decision = wait.check(hook.events, hook.logs)                      # poke mode
+    decision = await wait.acheck(async_client.events, async_client.logs)  # trigger
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
+from airflow_provider_mailgun._delivery.logs_scan import LogsCursor, LogsScan, new_window
+from airflow_provider_mailgun._delivery.sources import (
+    EVENT_SOURCES,
+    AsyncLogsSource,
+    AsyncPageSource,
+    LogsSource,
+    PageSource,
+    Request,
+    acall,
+    call,
+    events_unavailable,
+)
 from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal, DeliveryTracker
 from airflow_provider_mailgun.client.api.events import MAX_EVENTS_PAGE
-
-if TYPE_CHECKING:
-    from airflow_provider_mailgun.client.paging import Page
+from airflow_provider_mailgun.exceptions import MailgunError
 
 DEFAULT_SETTLE_SECONDS = 30 * 60.0  # Mailgun's advice for when a page of events can be trusted
 # Pages one check reads at most (300,000 events); the next check carries on from the cursor, so a
 # source that never runs out of pages cannot hold a check (or the triggerer's loop) forever.
 MAX_PAGES_PER_CHECK = 1000
-
-
-class PageSource(Protocol):
-    """The client's events API: ``hook.events`` (what :meth:`DeliveryWait.check` reads)."""
-
-    def first_page(self, domain: str, **query: Any) -> Page: ...
-
-    def read_page(self, url: str) -> Page: ...
-
-
-class AsyncPageSource(Protocol):
-    """The async client's events API (what :meth:`DeliveryWait.acheck` reads)."""
-
-    async def first_page(self, domain: str, **query: Any) -> Page: ...
-
-    async def read_page(self, url: str) -> Page: ...
+#: Ids without any event after the grace period looked up per check (one request each via Events).
+MAX_LOOKUPS = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -165,8 +166,14 @@ class DeliveryWait:
     :param begin: epoch seconds to read events from (a margin before the send).
     :param settle_seconds: see the module docstring.
     :param tracker: observations so far (a fresh one when omitted).
-    :param cursor: reading position (the start when omitted).
+    :param cursor: reading position in the Events API (the start when omitted).
     :param page_limit: events per page (Mailgun's maximum, 300, by default).
+    :param source: ``"auto"`` (the Events API while it answers, then the Logs API for the rest of
+        the wait), ``"events"`` or ``"logs"``.
+    :param reading: the API being read now (``"events"`` or ``"logs"``; from ``source`` by default).
+    :param logs_cursor: reading position in the Logs API (:mod:`.logs_scan`).
+    :param missing_after: epoch seconds after which an id with no event at all is an error ("no
+        accepted event"): it has had time to be indexed. ``None``: never.
     """
 
     def __init__(
@@ -179,7 +186,13 @@ class DeliveryWait:
         tracker: DeliveryTracker | None = None,
         cursor: EventCursor | None = None,
         page_limit: int = MAX_EVENTS_PAGE,
+        source: str = "auto",
+        reading: str | None = None,
+        logs_cursor: LogsCursor | None = None,
+        missing_after: float | None = None,
     ) -> None:
+        if source not in EVENT_SOURCES:
+            raise ValueError(f"event_source must be one of {', '.join(EVENT_SOURCES)}, got {source!r}.")
         self.goal = goal
         self.domain = domain
         self.begin = float(begin)
@@ -187,7 +200,13 @@ class DeliveryWait:
         self.tracker = tracker or DeliveryTracker(goal)
         self.cursor = cursor or EventCursor()
         self.page_limit = page_limit
+        self.source = source
+        self.reading = reading or ("logs" if source == "logs" else "events")
+        self.logs_cursor = logs_cursor or LogsCursor(trusted=self.begin)
+        self.logs_window = new_window(self.begin)
+        self.missing_after = missing_after
         self.pages_read = 0
+        self._looked_up: set[str] = set()  # ids whose accepted event was looked for
 
     def query(self) -> dict[str, Any]:
         """The first-page query: ascending from ``begin``, only the event types that matter.
@@ -205,43 +224,134 @@ class DeliveryWait:
             query["message_id"] = self.goal.message_ids[0]
         return query
 
-    def _scan(self, now: float | None) -> EventScan:
-        return EventScan(
-            self.cursor,
-            now=time.time() if now is None else now,
+    def check(
+        self, events: PageSource, logs: LogsSource | None = None, *, now: float | None = None
+    ) -> Decision:
+        """Read what is new (and re-read what has just settled), then decide.
+
+        :param events: the client's Events API (``hook.events``).
+        :param logs: the client's Logs API (``hook.logs``), for ``source`` "logs" or "auto".
+        """
+        steps = self._steps(time.time() if now is None else now)
+        request, decision = _advance(steps, None, None)
+        while request is not None:
+            try:
+                reply, error = call(request, self.domain, events, logs), None
+            except MailgunError as err:
+                reply, error = None, err
+            request, decision = _advance(steps, reply, error)
+        assert decision is not None
+        return decision
+
+    async def acheck(
+        self, events: AsyncPageSource, logs: AsyncLogsSource | None = None, *, now: float | None = None
+    ) -> Decision:
+        """:meth:`check` on an event loop (the async client's ``events`` and ``logs``)."""
+        steps = self._steps(time.time() if now is None else now)
+        request, decision = _advance(steps, None, None)
+        while request is not None:
+            try:
+                reply, error = await acall(request, self.domain, events, logs), None
+            except MailgunError as err:
+                reply, error = None, err
+            request, decision = _advance(steps, reply, error)
+        assert decision is not None
+        return decision
+
+    # -- one check, as a sequence of requests (the same for the sync and the async client) --------
+
+    def _steps(self, now: float) -> Generator[Request, Any, Decision]:
+        yield from self._on_either(lambda: self._events_steps(now), lambda: self._logs_steps(now))
+        missing = self._missing(now)
+        if missing and not self.goal.needs_accepted_events():
+            # Accepted events are not read when every count is known: look for the ids' own, once.
+            unchecked = [message_id for message_id in missing if message_id not in self._looked_up]
+            unchecked = unchecked[:MAX_LOOKUPS]
+            if unchecked:
+                self._looked_up.update(unchecked)
+                yield from self._on_either(lambda: self._events_lookup(unchecked), self._logs_lookup)
+            missing = [message_id for message_id in self._missing(now) if message_id in self._looked_up]
+        return self.tracker.decide(missing=missing)
+
+    def _on_either(
+        self,
+        on_events: Callable[[], Generator[Request, Any, None]],
+        on_logs: Callable[[], Generator[Request, Any, None]],
+    ) -> Generator[Request, Any, None]:
+        """Read the API of the moment; with ``source="auto"``, move to Logs for good once Events is gone."""
+        if self.reading == "events":
+            try:
+                yield from on_events()
+                return
+            except MailgunError as err:
+                if self.source != "auto" or not events_unavailable(err):
+                    raise
+                log.warning("The Events API does not answer (%s); reading the Logs API from now on.", err)
+                self.reading = "logs"
+        yield from on_logs()
+
+    def _events_steps(self, now: float) -> Generator[Request, Any, None]:
+        scan = EventScan(self.cursor, now=now, settle_seconds=self.settle_seconds, page_limit=self.page_limit)
+        while not scan.done:
+            page = yield ("first_page", self.query()) if scan.link is None else ("read_page", scan.link)
+            self.tracker.ingest(page.items)
+            scan.record(page.items, page.next_url)
+            self.pages_read += 1
+
+    def _logs_steps(self, now: float) -> Generator[Request, Any, None]:
+        scan = LogsScan(
+            self.logs_cursor,
+            self.logs_window,
+            domain=self.domain,
+            names=self.goal.event_names(),
+            now=now,
             settle_seconds=self.settle_seconds,
-            page_limit=self.page_limit,
+            max_pages=MAX_PAGES_PER_CHECK,
         )
-
-    def check(self, source: PageSource, *, now: float | None = None) -> Decision:
-        """Read what is new (and re-read what has just settled), then decide."""
-        scan = self._scan(now)
         while not scan.done:
-            if scan.link is None:
-                page = source.first_page(self.domain, **self.query())
-            else:
-                page = source.read_page(scan.link)
-            self.tracker.ingest(page.items)
-            scan.record(page.items, page.next_url)
-        self.pages_read += scan.pages
-        return self.tracker.decide()
+            reply = yield ("logs", scan.body)
+            self.tracker.ingest(scan.record(reply))
+            self.pages_read += 1
 
-    async def acheck(self, source: AsyncPageSource, *, now: float | None = None) -> Decision:
-        """:meth:`check` on an event loop."""
-        scan = self._scan(now)
-        while not scan.done:
-            if scan.link is None:
-                page = await source.first_page(self.domain, **self.query())
-            else:
-                page = await source.read_page(scan.link)
-            self.tracker.ingest(page.items)
-            scan.record(page.items, page.next_url)
-        self.pages_read += scan.pages
-        return self.tracker.decide()
+    def _missing(self, now: float) -> list[str]:
+        if self.missing_after is None or now < self.missing_after:
+            return []
+        return [message_id for message_id in self.goal.message_ids if not self.tracker.has_events(message_id)]
 
-    def state(self) -> dict[str, Any]:
-        """Tracker and cursor as plain JSON values (the trigger can resume from them)."""
-        return {"tracker": self.tracker.to_dict(), "cursor": self.cursor.to_dict()}
+    def _events_lookup(self, message_ids: list[str]) -> Generator[Request, Any, None]:
+        query = {"begin": self.begin, "ascending": True, "event": ["accepted"], "limit": 1}
+        for message_id in message_ids:
+            page = yield ("first_page", {**query, "message_id": message_id})
+            self.tracker.ingest(page.items)
+            self.pages_read += 1
+
+    def _logs_lookup(self) -> Generator[Request, Any, None]:
+        # The Logs API has no message-id filter: read the domain's accepted events until all are found.
+        scan = LogsScan(
+            LogsCursor(trusted=self.begin),
+            new_window(self.begin),
+            domain=self.domain,
+            names=("accepted",),
+            now=time.time(),
+            settle_seconds=self.settle_seconds,
+            max_pages=MAX_PAGES_PER_CHECK,
+        )
+        while not scan.done and self._missing(math.inf):
+            reply = yield ("logs", scan.body)
+            self.tracker.ingest(scan.record(reply))
+            self.pages_read += 1
+
+    def state(self, *, observations: bool = True) -> dict[str, Any]:
+        """Plain JSON values the trigger can resume from: the API being read and where, and (with
+        ``observations``) what was seen so far."""
+        found: dict[str, Any] = {"reading": self.reading}
+        if observations:
+            found.update(
+                tracker=self.tracker.to_dict(),
+                cursor=self.cursor.to_dict(),
+                logs_cursor=self.logs_cursor.to_dict(),
+            )
+        return found
 
     @classmethod
     def resume(
@@ -253,9 +363,12 @@ class DeliveryWait:
         begin: float,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         page_limit: int = MAX_EVENTS_PAGE,
+        source: str = "auto",
+        missing_after: float | None = None,
     ) -> DeliveryWait:
         """A wait continuing from :meth:`state` (or starting afresh when ``state`` is empty)."""
         state = state or {}
+        reading = state.get("reading")
         return cls(
             goal,
             domain=domain,
@@ -264,4 +377,20 @@ class DeliveryWait:
             tracker=DeliveryTracker.from_dict(goal, state.get("tracker")),
             cursor=EventCursor.from_dict(state.get("cursor")),
             page_limit=page_limit,
+            source=source,
+            reading=reading if reading in ("events", "logs") else None,
+            logs_cursor=LogsCursor.from_dict(state.get("logs_cursor"), begin)
+            if state.get("logs_cursor")
+            else None,
+            missing_after=missing_after,
         )
+
+
+def _advance(
+    steps: Generator[Request, Any, Decision], reply: Any, error: MailgunError | None
+) -> tuple[Request | None, Decision | None]:
+    """Hand a check its last reply (or error); its next request, or its decision once it is done."""
+    try:
+        return (steps.send(reply) if error is None else steps.throw(error)), None
+    except StopIteration as stop:
+        return None, stop.value

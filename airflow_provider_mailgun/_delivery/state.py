@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_mailgun.client.logs_window import item_time
 from airflow_provider_mailgun.client.urls import strip_message_id
 
 ACCEPTED, TEMPORARY, PERMANENT, SUCCESS = 0, 1, 2, 3
@@ -212,16 +213,23 @@ class DeliveryTracker:
 
     def _keep_failure(self, message_id: str, recipient: str, event: Mapping[str, Any]) -> None:
         code, reason = _failure_detail(event)
-        stamp = event.get("timestamp")
-        entry = (float(stamp) if isinstance(stamp, int | float) else 0.0, code, reason)
+        entry = (_event_time(event), code, reason)
         known = self._failures.setdefault(message_id, {})
         current = known.get(recipient)
         # The latest failure wins; ties are broken by content so any reading order agrees.
         if current is None or _order_key(entry) > _order_key(current):
             known[recipient] = entry
 
-    def decide(self) -> Decision:
-        """Success, failure or pending, by the rules in :class:`DeliveryGoal`."""
+    def has_events(self, message_id: str) -> bool:
+        """Whether any event of this id was seen (an id Mailgun never accepted has none)."""
+        return bool(self._ranks.get(message_id))
+
+    def decide(self, missing: Sequence[str] = ()) -> Decision:
+        """Success, failure or pending, by the rules in :class:`DeliveryGoal`.
+
+        :param missing: ids that have had time to be indexed and still have no event at all:
+            the wait fails naming them (a mistyped id, or a message sent elsewhere).
+        """
         goal = self.goal
         delivered = pending = 0
         all_met = True
@@ -252,7 +260,19 @@ class DeliveryTracker:
             all_met = all_met and met
             settled = settled and (met or final)
         failures_found = self._all_failures()
-        if all_met:
+        if missing:
+            status = FAILURE_STATUS
+            shown = ", ".join(missing[:MAX_FAILURES_IN_MESSAGE])
+            more = (
+                f" and {len(missing) - MAX_FAILURES_IN_MESSAGE} more"
+                if len(missing) > MAX_FAILURES_IN_MESSAGE
+                else ""
+            )
+            why = (
+                f"no accepted event for id {shown}{more} after the grace period (missing_grace): "
+                "check the message id and the domain."
+            )
+        elif all_met:
             status, why = SUCCESS_STATUS, "every message reached the required share."
         elif unreachable and goal.fail_on_permanent_failure:
             status = FAILURE_STATUS
@@ -327,6 +347,15 @@ class DeliveryTracker:
                     for recipient in entry.get(name) or ():
                         ranks[recipient] = max(ranks.get(recipient, -1), rank)
         return tracker
+
+
+def _event_time(event: Mapping[str, Any]) -> float:
+    """An event's time: ``timestamp`` (Events API) or ``@timestamp`` (Logs API); 0 when neither."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        return float(stamp)
+    moment = item_time(dict(event)) if isinstance(event.get("@timestamp"), str) else None
+    return moment.timestamp() if moment is not None else 0.0
 
 
 def _order_key(entry: tuple[float, int | str | None, str]) -> tuple[float, str, str]:

@@ -15,19 +15,25 @@ Batches that became ambiguous in this try are reconciled at the end of it; with 
 found is left at once, anything else still unsettled fails the try, and the next try starts at rule 2.
 The batches settled together (an earlier try's at the start, this try's at the end) share one
 ``reconcile_timeout``: all of them were sent before the wait began, so one wait covers them all.
+
+The accepted events are read from the Events API or the Logs API (``event_source``: ``"auto"``
+reads Events while it answers and Logs once Mailgun says Events is retired for the account, for
+the rest of the send), with the same recipient filter and the same batch-key check.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from airflow_provider_mailgun._common.concurrency import run_parallel
+from airflow_provider_mailgun._delivery.sources import events_unavailable
 from airflow_provider_mailgun._send.fields import BATCH_KEY_VARIABLE
 from airflow_provider_mailgun._send.ledger import (
     ACCEPTED,
@@ -41,8 +47,10 @@ from airflow_provider_mailgun._send.ledger import (
     SendLedger,
 )
 from airflow_provider_mailgun._send.plan import Batch, SendPlan, shown_skipped
+from airflow_provider_mailgun._watch.sources import logs_query
+from airflow_provider_mailgun._watch.window import EventFilter
 from airflow_provider_mailgun.client.urls import strip_message_id
-from airflow_provider_mailgun.exceptions import AmbiguousSendError, UnsettledSendError
+from airflow_provider_mailgun.exceptions import AmbiguousSendError, MailgunError, UnsettledSendError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 log = logging.getLogger(__name__)
@@ -79,6 +87,7 @@ class PlanSender:
         on_ambiguous: str,
         reconcile_timeout: float,
         clock: Callable[[], float] = time.time,
+        event_source: str = "auto",
     ) -> None:
         self.hook = hook
         self.domain = domain
@@ -88,6 +97,9 @@ class PlanSender:
         self.on_ambiguous = on_ambiguous
         self.reconcile_timeout = reconcile_timeout
         self.clock = clock
+        self.event_source = event_source
+        #: The API the accepted events are read from (``auto`` moves to Logs for good).
+        self.reading = "logs" if event_source == "logs" else "events"
         self.outcome = SendOutcome()
         self._sent_at: dict[int, float] = {}
         self._stop = False
@@ -243,7 +255,7 @@ class PlanSender:
     def _lookup_accepted(self, batch: Batch, sent_at: float) -> str | None:
         if batch.mailing_list:
             # Mailgun's events name the list's members, not the list: look by the list instead.
-            return self._accepted_event(batch, sent_at, filters={"list": batch.first_recipient})
+            return self._accepted_event(batch, sent_at, mailing_list=batch.first_recipient)
         # Filtered by one recipient of the batch, as sent and then lower-cased: whether Mailgun keeps
         # an address's case, and matches it exactly, is not documented. The batch key decides.
         sent = batch.first_recipient
@@ -254,24 +266,37 @@ class PlanSender:
         return None
 
     def _accepted_event(
-        self,
-        batch: Batch,
-        sent_at: float,
-        *,
-        recipient: str | None = None,
-        filters: dict[str, str] | None = None,
+        self, batch: Batch, sent_at: float, *, recipient: str | None = None, mailing_list: str | None = None
     ) -> str | None:
-        events = self.hook.events.iter(
-            self.domain,
-            event="accepted",
-            recipient=recipient,
-            filters=filters,
-            begin=sent_at - RECONCILE_MARGIN_SECONDS,
-            ascending=True,
-        )
+        """The id of an ``accepted`` event carrying the batch's key, by ``recipient`` or ``mailing_list``."""
+        begin = sent_at - RECONCILE_MARGIN_SECONDS
+        if self.reading == "events":
+            filters = {"list": mailing_list} if mailing_list else None
+            try:
+                return self._first_with_key(
+                    batch,
+                    self.hook.events.iter(
+                        self.domain,
+                        event="accepted",
+                        recipient=recipient,
+                        filters=filters,
+                        begin=begin,
+                        ascending=True,
+                    ),
+                )
+            except MailgunError as err:
+                if self.event_source != "auto" or not events_unavailable(err):
+                    raise
+                log.warning("The Events API does not answer (%s); reading the Logs API from now on.", err)
+                self.reading = "logs"
+        query = logs_query(self.domain, EventFilter(("accepted",)), start=begin)
+        if recipient:  # the Logs API has no list filter: a list send's key is looked for among all
+            query["filter"] = {**query["filter"], "recipient": [recipient]}
+        return self._first_with_key(batch, self.hook.logs.iter(**query))
+
+    def _first_with_key(self, batch: Batch, events: Iterable[Mapping[str, Any]]) -> str | None:
         for event in events:
-            variables: dict[str, Any] = event.get("user-variables") or {}
-            if variables.get(BATCH_KEY_VARIABLE) == batch.key:
+            if _variables(event).get(BATCH_KEY_VARIABLE) == batch.key:
                 return strip_message_id(
                     str(event.get("message", {}).get("headers", {}).get("message-id", ""))
                 )
@@ -286,6 +311,17 @@ class PlanSender:
         self.outcome.message_ids[batch.index] = message_id
         self.outcome.counts[batch.index] = batch.reach
         self.outcome.sent_at[batch.index] = sent_at
+
+
+def _variables(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An event's user variables: a mapping (Events API) or JSON text (Logs API)."""
+    found = event.get("user-variables")
+    if isinstance(found, str):
+        try:
+            found = json.loads(found)
+        except ValueError:
+            return {}
+    return found if isinstance(found, Mapping) else {}
 
 
 def send_summary(plan: SendPlan, outcome: SendOutcome, domain: str, started: float) -> dict[str, Any]:

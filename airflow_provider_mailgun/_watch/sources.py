@@ -27,7 +27,7 @@ from airflow_provider_mailgun.client.logs_window import item_time
 from airflow_provider_mailgun.exceptions import MailgunError
 
 if TYPE_CHECKING:
-    from airflow_provider_mailgun._delivery.polling import AsyncPageSource
+    from airflow_provider_mailgun._delivery.sources import AsyncPageSource
     from airflow_provider_mailgun.client.async_analytics import AsyncLogs
     from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 

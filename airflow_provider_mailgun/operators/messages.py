@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun._delivery.sources import EVENT_SOURCES
 from airflow_provider_mailgun._send.execution import (
     ON_AMBIGUOUS,
     PlanSender,
@@ -115,6 +116,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         events do not show as accepted: ``"reconcile"`` (default: look, then resend if absent),
         ``"skip"``, ``"resend"`` (without looking) or ``"fail"``.
     :param reconcile_timeout: seconds to wait for an ``accepted`` event to be indexed.
+    :param event_source: where reconciliation reads the ``accepted`` events: ``"auto"`` (default:
+        the Events API while it answers, then the Logs API), ``"events"`` or ``"logs"``.
     :param resend_after_clear: when this task instance already completed its send and is cleared and
         run again: ``False`` (default) sends nothing again, logs how to, and returns the completed
         send's result; ``True`` sends to every recipient again, as a new send. A retry after a crash
@@ -199,6 +202,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         reconcile_timeout: float = 60.0,
         resend_after_clear: bool = False,
         to_list: bool = False,
+        event_source: str = "auto",
         **kwargs: Any,
     ) -> None:
         arguments = dict(locals())  # first, before anything else is bound: the arguments as given
@@ -210,6 +214,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}.")
         if on_ambiguous not in ON_AMBIGUOUS:
             raise ValueError(f"on_ambiguous must be one of {ON_AMBIGUOUS}, got {on_ambiguous!r}.")
+        if event_source not in EVENT_SOURCES:
+            raise ValueError(f"event_source must be one of {', '.join(EVENT_SOURCES)}, got {event_source!r}.")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}.")
         for name in MESSAGE_ARGUMENTS:
@@ -220,6 +226,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self.on_ambiguous = on_ambiguous
         self.reconcile_timeout = reconcile_timeout
         self.resend_after_clear = resend_after_clear
+        self.event_source = event_source
 
     def execute(self, context: Context) -> dict[str, Any]:
         started = time.time()
@@ -267,6 +274,7 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
             max_concurrency=self.max_concurrency,
             on_ambiguous=self.on_ambiguous,
             reconcile_timeout=self.reconcile_timeout,
+            event_source=self.event_source,
         )
         try:
             outcome = sender.run()

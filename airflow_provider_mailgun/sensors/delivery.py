@@ -19,6 +19,17 @@ events are still counted. The XCom result is
 ``{"delivered", "failed": [{"recipient", "code", "reason", "message_id"}], "failed_count", "pending",
 "requests"}`` (``failed`` lists at most 1000 recipients; ``failed_count`` counts them all).
 
+Events or Logs (``event_source``): ``"auto"`` (the default) reads the Events API while it answers
+and the Logs API (``POST /v1/analytics/logs``, its successor) once Mailgun answers that Events is
+retired for the account (410) or the Maton gateway refuses it, for the rest of the wait (the choice
+travels to the trigger); ``"events"`` or ``"logs"`` read one API only. Both decide the same way.
+
+An id that never appears (a typo, another domain) fails the wait with "no accepted event for id X"
+once ``missing_grace`` seconds have passed since the send (the result's ``started_at``, else the
+sensor's start), instead of waiting for the timeout. Deferred, the trigger also stops by itself at
+the sensor's ``timeout`` (Airflow's in-process trigger runner, as in ``airflow dags test``, does
+not enforce it).
+
 State between checks: with ``mode="poke"`` (and in the trigger) it lives in memory and each check
 costs one request when nothing is new. With ``mode="reschedule"`` every check runs in a new process
 and re-reads the events from ``begin``: prefer ``deferrable=True`` for large campaigns.
@@ -33,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_mailgun._common.compat import AirflowFailException, conf
+from airflow_provider_mailgun._common.compat import AirflowFailException, AirflowSensorTimeout, conf
 from airflow_provider_mailgun._delivery.inputs import (
     SentMessages,
     default_begin,
@@ -42,6 +53,7 @@ from airflow_provider_mailgun._delivery.inputs import (
     to_epoch,
 )
 from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
+from airflow_provider_mailgun._delivery.sources import EVENT_SOURCES
 from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
 from airflow_provider_mailgun.exceptions import MailgunError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
@@ -55,6 +67,10 @@ if TYPE_CHECKING:
 # Handing more observations than this to the trigger would bloat the trigger table; above it the
 # trigger re-reads the events from ``begin`` instead (one request per 300 events).
 MAX_HANDOFF_RECIPIENTS = 1000
+#: Seconds after the send by which Mailgun has indexed a message's ``accepted`` event.
+DEFAULT_MISSING_GRACE = 300.0
+#: Failed recipients named in the log of a wait that succeeds despite them.
+MAX_FAILURES_LOGGED = 20
 
 
 def _default_deferrable() -> bool:
@@ -93,6 +109,11 @@ class MailgunDeliverySensor(BaseSensorOperator):
         before the send (the result's ``started_at``, else the DAG run's start). Templated.
     :param event_settle_seconds: age after which Mailgun's events are trusted complete (default 30
         minutes, Mailgun's advice); decisions never wait for it, only the re-read of late events does.
+    :param event_source: ``"auto"`` (default: the Events API while it answers, then the Logs API),
+        ``"events"`` or ``"logs"`` (see the module docstring).
+    :param missing_grace: seconds after the send (the result's ``started_at``, else the sensor's
+        start) after which an id with no event at all fails the wait ("no accepted event for id
+        X"); default 300. ``None`` waits for the timeout instead.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     """
 
@@ -119,6 +140,8 @@ class MailgunDeliverySensor(BaseSensorOperator):
         fail_on_permanent_failure: bool = True,
         begin: datetime | float | str | None = None,
         event_settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        event_source: str = "auto",
+        missing_grace: float | None = DEFAULT_MISSING_GRACE,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -129,6 +152,10 @@ class MailgunDeliverySensor(BaseSensorOperator):
             raise ValueError("success_events must be a non-empty list of event names, e.g. ['delivered'].")
         if event_settle_seconds < 0:
             raise ValueError(f"event_settle_seconds must not be negative, got {event_settle_seconds!r}.")
+        if event_source not in EVENT_SOURCES:
+            raise ValueError(f"event_source must be one of {', '.join(EVENT_SOURCES)}, got {event_source!r}.")
+        if missing_grace is not None and (isinstance(missing_grace, bool) or not float(missing_grace) >= 0):
+            raise ValueError(f"missing_grace must be seconds (0 or more) or None, got {missing_grace!r}.")
         self.message_ids = message_ids
         self.mailgun_conn_id = mailgun_conn_id
         self.domain = domain
@@ -138,9 +165,12 @@ class MailgunDeliverySensor(BaseSensorOperator):
         self.fail_on_permanent_failure = fail_on_permanent_failure
         self.begin = begin
         self.event_settle_seconds = float(event_settle_seconds)
+        self.event_source = event_source
+        self.missing_grace = None if missing_grace is None else float(missing_grace)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self._wait: DeliveryWait | None = None
         self._hook: MailgunHook | None = None
+        self._started = 0.0
 
     # -- the wait itself -------------------------------------------------------------------------
 
@@ -182,12 +212,15 @@ class MailgunDeliverySensor(BaseSensorOperator):
                 # retries get their chance (MailgunDeliveryError would fail it for good).
                 raise MailgunError(message)
             raise MailgunDeliveryError(message)
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Waiting for Mailgun delivery timed out: {event.get('message')}")
         return self._finish(str(status), dict(event.get("result") or {}), str(event.get("message") or ""))
 
     # -- helpers -----------------------------------------------------------------------------------
 
     def _start(self, context: Context) -> None:
         goal, sent = self._goal()
+        self._started = time.time()
         self._hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = self._hook.domain(self.domain or sent.domain)
         remember_messages(context, self._hook, domain, goal.message_ids)
@@ -195,14 +228,24 @@ class MailgunDeliverySensor(BaseSensorOperator):
             begin = to_epoch(self.begin)  # type: ignore[arg-type]
         else:
             begin = default_begin(sent.started_at, _run_started(context), time.time())
-        self._wait = DeliveryWait(goal, domain=domain, begin=begin, settle_seconds=self.event_settle_seconds)
+        sent_at = sent.started_at if sent.started_at is not None else self._started
+        self._wait = DeliveryWait(
+            goal,
+            domain=domain,
+            begin=begin,
+            settle_seconds=self.event_settle_seconds,
+            source=self.event_source,
+            missing_after=None if self.missing_grace is None else sent_at + self.missing_grace,
+        )
         self.log.info(
-            "Waiting for %s of the recipients of %d message(s) on %s to reach %s (events from %s).",
+            "Waiting for %s of the recipients of %d message(s) on %s to reach %s (events from %s, "
+            "event_source=%s).",
             f"{self.min_success_fraction * 100:g}%",
             len(goal.message_ids),
             domain,
             "/".join(goal.success_events),
             datetime.fromtimestamp(begin).astimezone().isoformat(timespec="seconds"),
+            self.event_source,
         )
 
     def _goal(self) -> tuple[DeliveryGoal, SentMessages]:
@@ -220,10 +263,11 @@ class MailgunDeliverySensor(BaseSensorOperator):
     def _check(self) -> Decision:
         assert self._wait is not None
         assert self._hook is not None
-        decision = self._wait.check(self._hook.events)
+        decision = self._wait.check(self._hook.events, self._hook.logs)
         self.log.info(
-            "Delivery check: %d delivered, %d permanently failed, %d pending; %d page(s) read, "
+            "Delivery check (%s API): %d delivered, %d permanently failed, %d pending; %d page(s) read, "
             "%d request(s) so far.",
+            self._wait.reading,
             decision.delivered,
             decision.failed_count,
             decision.pending,
@@ -244,6 +288,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
                 result.get("pending", 0),
                 result.get("requests", 0),
             )
+            _log_tolerated_failures(self.log, result)
             return result
         raise MailgunDeliveryError(message, result)
 
@@ -266,9 +311,34 @@ class MailgunDeliverySensor(BaseSensorOperator):
             begin=wait.begin,
             poll_interval=float(self.poke_interval),
             event_settle_seconds=wait.settle_seconds,
-            state=wait.state() if small else None,
+            state=wait.state(observations=small),
             prior_requests=self._requests(),
+            event_source=wait.source,
+            missing_after=wait.missing_after,
+            deadline=self._started + float(self.timeout),
         )
+
+
+def _log_tolerated_failures(log: Any, result: Mapping[str, Any]) -> None:
+    """Name the recipients a successful wait tolerated (the first few, and how many in all)."""
+    failed: Sequence[Mapping[str, Any]] = result.get("failed") or []
+    total = int(result.get("failed_count") or len(failed))
+    if not total:
+        return
+    shown = "; ".join(
+        f"{item.get('recipient')} ({item.get('code')}, {item.get('reason') or 'no reason given'})"
+        for item in failed[:MAX_FAILURES_LOGGED]
+    )
+    more = f" and {total - MAX_FAILURES_LOGGED} more" if total > MAX_FAILURES_LOGGED else ""
+    log.warning(
+        "Delivery succeeded despite %d permanently failed recipient(s) (first %d of %d): %s%s. "
+        "All of them are in the result's 'failed' list (up to 1000).",
+        total,
+        min(total, MAX_FAILURES_LOGGED),
+        total,
+        shown,
+        more,
+    )
 
 
 def _run_started(context: Context) -> float | None:

@@ -5,7 +5,12 @@ triggerer restart), polls the events API with the non-blocking client, decides w
 as poke mode (:class:`~airflow_provider_mailgun._delivery.polling.DeliveryWait`) and yields one
 event::
 
-    {"status": "success" | "failure" | "error", "result": {...XCom result...}, "message": "..."}
+    {"status": "success" | "failure" | "error" | "timeout", "result": {...XCom result...}, "message": "..."}
+
+It reads the API the sensor chose (``event_source``; with ``"auto"`` the one the sensor was
+reading when it deferred, in ``state``), stops by itself at ``deadline`` (the sensor's timeout:
+Airflow's in-process trigger runner does not enforce it) with a ``timeout`` event, and on
+cancellation closes its client at once (no request after it).
 
 Built by :class:`~airflow_provider_mailgun.sensors.delivery.MailgunDeliverySensor`; directly::
 
@@ -18,6 +23,7 @@ Built by :class:`~airflow_provider_mailgun.sensors.delivery.MailgunDeliverySenso
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -53,6 +59,9 @@ class MailgunDeliveryTrigger(BaseTrigger):
     :param event_settle_seconds: age after which events are trusted complete.
     :param state: the sensor's observations and reading position so far (optional).
     :param prior_requests: requests the sensor made before deferring (added to the result).
+    :param event_source: ``"auto"``, ``"events"`` or ``"logs"`` (see the sensor).
+    :param missing_after: epoch seconds after which an id with no event fails the wait.
+    :param deadline: epoch seconds at which the wait ends with a ``timeout`` event (``None``: never).
     """
 
     def __init__(
@@ -70,6 +79,9 @@ class MailgunDeliveryTrigger(BaseTrigger):
         event_settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         state: Mapping[str, Any] | None = None,
         prior_requests: int = 0,
+        event_source: str = "auto",
+        missing_after: float | None = None,
+        deadline: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.mailgun_conn_id = mailgun_conn_id
@@ -84,6 +96,9 @@ class MailgunDeliveryTrigger(BaseTrigger):
         self.event_settle_seconds = float(event_settle_seconds)
         self.state = dict(state) if state else None
         self.prior_requests = int(prior_requests)
+        self.event_source = event_source
+        self.missing_after = None if missing_after is None else float(missing_after)
+        self.deadline = None if deadline is None else float(deadline)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -101,6 +116,9 @@ class MailgunDeliveryTrigger(BaseTrigger):
                 "event_settle_seconds": self.event_settle_seconds,
                 "state": self.state,
                 "prior_requests": self.prior_requests,
+                "event_source": self.event_source,
+                "missing_after": self.missing_after,
+                "deadline": self.deadline,
             },
         )
 
@@ -121,6 +139,8 @@ class MailgunDeliveryTrigger(BaseTrigger):
                 domain=self.domain,
                 begin=self.begin,
                 settle_seconds=self.event_settle_seconds,
+                source=self.event_source,
+                missing_after=self.missing_after,
             )
             config = await client_config_async(self.mailgun_conn_id)
         except (MailgunError, ValueError) as err:
@@ -130,7 +150,7 @@ class MailgunDeliveryTrigger(BaseTrigger):
         try:
             while True:
                 try:
-                    decision = await wait.acheck(client.events, now=time.time())
+                    decision = await wait.acheck(client.events, client.logs, now=time.time())
                 except MailgunError as err:
                     yield _event(
                         {
@@ -152,13 +172,28 @@ class MailgunDeliveryTrigger(BaseTrigger):
                     )
                     return
                 self.log.info(
-                    "Delivery check: %d delivered, %d permanently failed, %d pending; %d request(s).",
+                    "Delivery check (%s API): %d delivered, %d permanently failed, %d pending; "
+                    "%d request(s).",
+                    wait.reading,
                     decision.delivered,
                     decision.failed_count,
                     decision.pending,
                     requests,
                 )
-                await asyncio.sleep(self.poll_interval)
+                left = math.inf if self.deadline is None else self.deadline - time.time()
+                if left <= 0:
+                    yield _event(
+                        {
+                            "status": "timeout",
+                            "result": decision.result(requests),
+                            "message": (
+                                f"no decision by the deadline: {decision.delivered} delivered, "
+                                f"{decision.failed_count} permanently failed, {decision.pending} pending."
+                            ),
+                        }
+                    )
+                    return
+                await asyncio.sleep(min(self.poll_interval, left))
         finally:
             await client.aclose()
 

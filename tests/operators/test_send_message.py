@@ -7,6 +7,7 @@ import email.utils
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result
+from tests.sensors.delivery_helpers import EVENT_SOURCES, is_event_read, sensor_source
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 FROM = "News <news@mg.example.com>"
@@ -34,6 +36,20 @@ def _send_requests(emu: MailgunEmulator) -> list[dict[str, Any]]:
         for r in emu.requests()
         if r["method"] == "POST" and r["path"].endswith(("/messages", "/messages.mime"))
     ]
+
+
+@pytest.fixture(params=EVENT_SOURCES)
+def reconcile_source(request: pytest.FixtureRequest, mailgun_emulator: MailgunEmulator) -> Iterator[str]:
+    """Where reconciliation reads the accepted events: the Events API, the Logs API, or "auto" on
+    an account whose Events API is retired (it answers 410 from the first look on)."""
+    if request.param == "auto-retired":
+        mailgun_emulator.retire_events_api()
+    yield str(request.param)
+    mailgun_emulator.restore_events_api()
+
+
+def _apis_read(emu: MailgunEmulator) -> set[str]:
+    return {"logs" if r["path"].endswith("/logs") else "events" for r in emu.requests() if is_event_read(r)}
 
 
 def _people(count: int, prefix: str = "user") -> list[dict[str, Any]]:
@@ -229,10 +245,10 @@ def test_on_invalid_skip_sends_to_the_rest_and_reports(
 
 
 def test_dropped_connection_after_a_stored_batch_sends_each_recipient_once(
-    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, reconcile_source: str
 ) -> None:
     mailgun_emulator.set_faults({"drop_after_store": [2], "path": "/messages", "methods": ["POST"]})
-    with _dag("send_dropped") as dag:
+    with _dag(f"send_dropped_{reconcile_source.replace('-', '_')}") as dag:
         MailgunSendMessageOperator(
             task_id="send",
             mailgun_conn_id=mailgun_conn_id,
@@ -244,6 +260,7 @@ def test_dropped_connection_after_a_stored_batch_sends_each_recipient_once(
             reconcile_timeout=5,
             retries=1,
             retry_delay=timedelta(0),
+            event_source=sensor_source(reconcile_source),
         )
     dag_run = run_dag(dag)
     assert task_states(dag_run) == {"send": "success"}
@@ -252,6 +269,7 @@ def test_dropped_connection_after_a_stored_batch_sends_each_recipient_once(
     assert set(counts.values()) == {1}
     assert len(_send_requests(mailgun_emulator)) == 5
     assert xcom_result(dag_run, "send")["reconciled"] == 1
+    assert "logs" in _apis_read(mailgun_emulator) or reconcile_source == "events"
 
 
 def test_a_retried_task_skips_accepted_batches_and_resends_only_the_lost_one(
@@ -366,6 +384,7 @@ def test_on_ambiguous_modes_for_a_lost_batch(
     airflow_db: None,
     mailgun_emulator: MailgunEmulator,
     mailgun_conn_id: str,
+    reconcile_source: str,
     on_ambiguous: str,
     retries: int,
     state: str,
@@ -375,7 +394,7 @@ def test_on_ambiguous_modes_for_a_lost_batch(
 ) -> None:
     # The 3rd send gets a 500 without being stored: ambiguous for the client, absent from events.
     mailgun_emulator.set_faults({"error_at": {"3": 500}, "path": "/messages", "methods": ["POST"]})
-    with _dag(f"send_ambiguous_{on_ambiguous}") as dag:
+    with _dag(f"send_ambiguous_{on_ambiguous}_{reconcile_source.replace('-', '_')}") as dag:
         MailgunSendMessageOperator(
             task_id="send",
             mailgun_conn_id=mailgun_conn_id,
@@ -388,6 +407,7 @@ def test_on_ambiguous_modes_for_a_lost_batch(
             reconcile_timeout=0.2,
             retries=retries,
             retry_delay=timedelta(0),
+            event_source=sensor_source(reconcile_source),
         )
     dag_run = run_dag(dag)
     (ti,) = dag_run.get_task_instances()
@@ -397,8 +417,10 @@ def test_on_ambiguous_modes_for_a_lost_batch(
     counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
     assert len(counts) == recipients
     assert set(counts.values()) == {1}
-    event_reads = [r for r in mailgun_emulator.requests() if "/events" in r["path"]]
+    event_reads = [r for r in mailgun_emulator.requests() if is_event_read(r)]
     assert (event_reads == []) == (on_ambiguous == "resend")
+    if on_ambiguous != "resend" and reconcile_source != "events":
+        assert "logs" in _apis_read(mailgun_emulator)
     if on_ambiguous == "skip":
         result = xcom_result(dag_run, "send")
         assert len(result["skipped_ambiguous_batches"]) == 1
@@ -408,7 +430,7 @@ def test_on_ambiguous_modes_for_a_lost_batch(
 
 @pytest.mark.parametrize("stored", [True, False])
 def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
-    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, stored: bool
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, stored: bool, reconcile_source: str
 ) -> None:
     from airflow_provider_mailgun._send.execution import PlanSender
     from airflow_provider_mailgun._send.fields import SendSpec
@@ -439,6 +461,7 @@ def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
         max_concurrency=2,
         on_ambiguous="fail",
         reconcile_timeout=0.5,
+        event_source=sensor_source(reconcile_source),
     )
     try:
         if stored:
@@ -454,6 +477,7 @@ def test_on_ambiguous_fail_looks_for_an_earlier_trys_send_before_failing(
         hook.close()
     counts = Counter(m["recipient"] for m in mailgun_emulator.messages())
     assert set(counts.values()) <= {1}
+    assert "logs" in _apis_read(mailgun_emulator) or reconcile_source == "events"
 
 
 class _SendWithoutTaskStateStore(MailgunSendMessageOperator):

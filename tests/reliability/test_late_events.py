@@ -4,7 +4,7 @@ Mailgun indexes events asynchronously: an event can become visible after newer o
 original timestamp, so a kept ``next`` link has already moved past it. The emulator's
 ``late_event_rate`` fault does just that. The delivery sensor, in poke and deferrable mode, must
 neither miss those events nor count them twice, as long as ``event_settle_seconds`` is longer than
-the indexing delay.
+the indexing delay: reading the Events API, the Logs API, or "auto" with Events retired mid-wait.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result
 from tests.reliability.conftest import print_report
+from tests.sensors.delivery_helpers import (
+    EVENT_SOURCES,
+    events_retired_mid_wait,
+    is_event_read,
+    sensor_source,
+)
 
 LATE_SECONDS = 1.5
 LATE_FAULTS = {"late_event_rate": 0.2, "late_event_seconds": LATE_SECONDS}
@@ -78,9 +84,14 @@ def test_the_emulator_shows_late_events_behind_a_kept_link(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("event_source", EVENT_SOURCES)
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
 def test_the_delivery_sensor_counts_late_events_exactly_once(
-    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, deferrable: bool
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    deferrable: bool,
+    event_source: str,
 ) -> None:
     from airflow.sdk import DAG
 
@@ -97,7 +108,7 @@ def test_the_delivery_sensor_counts_late_events_exactly_once(
         for i in range(2 * PER_MESSAGE)
     ]
     with DAG(
-        f"late_events_{'deferrable' if deferrable else 'poke'}",
+        f"late_events_{'deferrable' if deferrable else 'poke'}_{event_source.replace('-', '_')}",
         schedule=None,
         start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     ) as dag:
@@ -120,20 +131,18 @@ def test_the_delivery_sensor_counts_late_events_exactly_once(
             poke_interval=0.3,
             timeout=60,
             deferrable=deferrable,
+            event_source=sensor_source(event_source),
         )
 
-    dag_run = run_dag(dag)
+    with events_retired_mid_wait(mailgun_emulator, event_source):
+        dag_run = run_dag(dag)
 
     result = xcom_result(dag_run, "wait")
     late = mailgun_emulator.stats()["faults"]["late_event"]
     sent_at = min(event["timestamp"] for event in mailgun_emulator.events("accepted"))
-    reads = [
-        r["time"]
-        for r in mailgun_emulator.requests()
-        if r["path"].startswith(f"/v3/{mailgun_emulator.domain}/events")
-    ]
+    reads = [r["time"] for r in mailgun_emulator.requests() if is_event_read(r)]
     print_report(
-        f"Late-indexed events, {'deferrable' if deferrable else 'poke'} sensor",
+        f"Late-indexed events, {'deferrable' if deferrable else 'poke'} sensor, {event_source}",
         [
             ("events indexed late", late),
             ("first read after the send (s)", round(min(reads) - sent_at, 2)),

@@ -32,6 +32,7 @@ import pytest
 from airflow_provider_mailgun._send.ledger import KEY_PREFIX
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.reliability.conftest import REPO_ROOT, copies_per_recipient, direct_connection, print_report
+from tests.sensors.delivery_helpers import EVENT_SOURCES, is_event_read, sensor_source
 
 DAG_ID = "mailgun_worker_killed"
 RECIPIENTS = 5_000
@@ -59,6 +60,7 @@ with DAG(dag_id="{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1,
         reconcile_timeout=2,
         retries=1,
         retry_delay=timedelta(0),
+        event_source="{event_source}",
     )
 """
 
@@ -199,23 +201,38 @@ def _ledger_states(dag_id: str = DAG_ID) -> Counter[str]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("event_source", EVENT_SOURCES)
 def test_a_send_killed_mid_batch_and_retried_mails_everyone_exactly_once(
-    airflow_db: None, mailgun_emulator: MailgunEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    event_source: str,
 ) -> None:
+    # The retry reconciles the batches in flight against the accepted events, read from the Events
+    # API, the Logs API, or "auto" with the Events API retired between the kill and the retry.
     emu = mailgun_emulator
+    dag_id = f"{DAG_ID}_{event_source.replace('-', '_')}"
     conn_id = direct_connection(monkeypatch, emu, "mailgun_killed")
-    dag_file = _dag_file(tmp_path, DAG_FILE, dag_id=DAG_ID, conn_id=conn_id, count=RECIPIENTS)
+    dag_file = _dag_file(
+        tmp_path,
+        DAG_FILE,
+        dag_id=dag_id,
+        conn_id=conn_id,
+        count=RECIPIENTS,
+        event_source=sensor_source(event_source),
+    )
     log = tmp_path / "task.log"
     # Every send waits before Mailgun takes it, so the kill finds batches in flight.
     emu.set_faults({"slow_rate": 1.0, "slow_seconds": SEND_SECONDS, "path": "/messages", "methods": ["POST"]})
 
-    first = _start("run", dag_file, log)
+    first = _start("run", dag_file, log, dag_id=dag_id)
     _wait_for_sends(emu, 3, first, log)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     time.sleep(SEND_SECONDS + 0.5)  # let requests already inside Mailgun finish (or not) on their own
     sent_before_kill = emu.stats()["sends"]
-    ledger = _ledger_states()
+    ledger = _ledger_states(dag_id)
     assert first.returncode == -signal.SIGKILL
     assert 3 <= sent_before_kill < BATCHES
     assert ledger["accepted"] >= 1
@@ -223,16 +240,19 @@ def test_a_send_killed_mid_batch_and_retried_mails_everyone_exactly_once(
     # Written before each request: every batch Mailgun took is in the ledger, accepted or in flight.
     assert ledger["accepted"] + ledger["in_flight"] >= sent_before_kill
 
-    _mark_up_for_retry()
-    run_id = _task_instance().run_id
-    second = _start("resume", dag_file, log, run_id)
+    _mark_up_for_retry(dag_id)
+    run_id = _task_instance(dag_id).run_id
+    if event_source == "auto-retired":
+        emu.retire_events_api()
+    second = _start("resume", dag_file, log, run_id, dag_id=dag_id)
     assert second.wait(timeout=240) == 0, log.read_text()[-5000:]
 
-    ti, copies, duplicates, sends = _after_the_retry(emu)
+    ti, copies, duplicates, sends = _after_the_retry(emu, dag_id)
+    apis = {"logs" if r["path"].endswith("/logs") else "events" for r in emu.requests() if is_event_read(r)}
     expected = {f"killed.m{i:05d}@example.org" for i in range(RECIPIENTS)}
     lost = len(expected - set(copies))
     print_report(
-        "Worker killed mid-send, then retried",
+        f"Worker killed mid-send, then retried ({event_source})",
         [
             ("batches", BATCHES),
             ("accepted before the kill", sent_before_kill),
@@ -250,6 +270,7 @@ def test_a_send_killed_mid_batch_and_retried_mails_everyone_exactly_once(
     assert set(copies) == expected
     # Only batches the first try never got accepted were sent again.
     assert len(sends) <= BATCHES + ledger["in_flight"]
+    assert "logs" in apis or event_source == "events"
 
 
 AFTER_DAG_ID = "mailgun_killed_after_execute"

@@ -39,3 +39,19 @@ def send(hook: MailgunHook) -> Callable[..., SendResult]:
         return {"message_ids": [reply.id], "recipients_per_message": {reply.id: len(addresses)}}
 
     return _send
+
+
+@pytest.fixture
+def raised_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Messages of every delivery error raised (a spy: the error is still raised)."""
+    from airflow_provider_mailgun.sensors.delivery import MailgunDeliveryError
+
+    messages: list[str] = []
+    original = MailgunDeliveryError.__init__
+
+    def spy(self: MailgunDeliveryError, message: str, result: Any = None) -> None:
+        messages.append(message)
+        original(self, message, result)
+
+    monkeypatch.setattr(MailgunDeliveryError, "__init__", spy)
+    return messages

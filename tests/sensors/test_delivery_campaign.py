@@ -22,12 +22,18 @@ from tests.sensors.delivery_helpers import HOLD_BACK, event_reads
 
 MESSAGES, RECIPIENTS_EACH = 100, 1000
 PAGE = 300
+LOGS_PAGE = 100
 
 
 def pages_for(events: int) -> int:
     """Requests to read ``events`` from a kept link: a short last page ends the read, a full one
     needs one more (empty) request to know it was the last."""
     return events // PAGE + 1
+
+
+def logs_pages_for(events: int) -> int:
+    """Requests to read ``events`` through the Logs API: the last page has no ``next`` token."""
+    return math.ceil(events / LOGS_PAGE)
 
 
 pytestmark = pytest.mark.timeout(180)
@@ -56,13 +62,17 @@ def campaign(
     return {"message_ids": message_ids, "recipients_per_message": counts}, release_last_batch
 
 
+@pytest.mark.parametrize("event_source", ["events", "logs"])
 def test_poke_mode_requests_follow_events_and_an_idle_check_costs_one(
     mailgun_emulator: MailgunEmulator,
     mailgun_conn_id: str,
     campaign: tuple[dict[str, Any], Callable[[], None]],
+    event_source: str,
 ) -> None:
     result, release_last_batch = campaign
-    sensor = MailgunDeliverySensor(task_id="wait", mailgun_conn_id=mailgun_conn_id, message_ids=result)
+    sensor = MailgunDeliverySensor(
+        task_id="wait", mailgun_conn_id=mailgun_conn_id, message_ids=result, event_source=event_source
+    )
     sensor._start({})  # type: ignore[arg-type]
     before = event_reads(mailgun_emulator)
 
@@ -71,7 +81,8 @@ def test_poke_mode_requests_follow_events_and_an_idle_check_costs_one(
     first = event_reads(mailgun_emulator) - before
     print(f"first check: {first} requests in {time.perf_counter() - started:.1f} s")
     delivered_so_far = (MESSAGES - 1) * RECIPIENTS_EACH
-    assert first == pages_for(delivered_so_far)
+    logs = event_source == "logs"
+    assert first == (logs_pages_for if logs else pages_for)(delivered_so_far)
 
     assert sensor.poke({}) is False  # type: ignore[arg-type]
     assert event_reads(mailgun_emulator) - before == first + 1  # nothing new: one request
@@ -87,16 +98,23 @@ def test_poke_mode_requests_follow_events_and_an_idle_check_costs_one(
         "pending": 0,
         "requests": total,
     }
+    if logs:
+        # Newest first down to what was seen: the new pages, plus the page that reaches it.
+        assert total == first + 1 + logs_pages_for(RECIPIENTS_EACH) + 1
+        assert total <= 1.1 * logs_pages_for(MESSAGES * RECIPIENTS_EACH)
+        return
     # About ceil(events / 300) for all the events, plus the one idle check.
     assert total == first + 1 + pages_for(RECIPIENTS_EACH)
     assert total <= math.ceil(MESSAGES * RECIPIENTS_EACH / PAGE) + 2
     print(f"decided with {total} requests for {MESSAGES * RECIPIENTS_EACH} events")
 
 
+@pytest.mark.parametrize("event_source", ["events", "logs"])
 def test_trigger_decides_the_campaign_with_as_few_requests(
     mailgun_emulator: MailgunEmulator,
     mailgun_conn_id: str,
     campaign: tuple[dict[str, Any], Callable[[], None]],
+    event_source: str,
 ) -> None:
     from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
@@ -110,6 +128,7 @@ def test_trigger_decides_the_campaign_with_as_few_requests(
         expected_recipients={k.strip("<>"): v for k, v in result["recipients_per_message"].items()},
         begin=time.time() - 600,
         poll_interval=0.1,
+        event_source=event_source,
     )
     before = event_reads(mailgun_emulator)
 
@@ -126,4 +145,7 @@ def test_trigger_decides_the_campaign_with_as_few_requests(
     assert payload["result"]["delivered"] == MESSAGES * RECIPIENTS_EACH
     assert payload["result"]["requests"] == requests
     events = MESSAGES * RECIPIENTS_EACH
-    assert requests == pages_for(events) == math.ceil(events / PAGE)
+    if event_source == "logs":
+        assert requests == logs_pages_for(events)
+    else:
+        assert requests == pages_for(events) == math.ceil(events / PAGE)

@@ -3,6 +3,8 @@
 Messages are sent through the client to the emulator. Their outcome events are held back (a long
 delivery delay) until the sensor has made its first check, so every run really waits: in
 deferrable mode the sensor's quick check sees nothing decided and the trigger runs inline.
+Every scenario runs on each event source: the Events API, the Logs API, and "auto" with the
+Events API retired for the account right after the sensor's first read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import pytest
 
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states, xcom_result
-from tests.sensors.delivery_helpers import event_reads, outcomes_after_first_check
+from tests.sensors.delivery_helpers import (
+    EVENT_SOURCES,
+    event_reads,
+    events_retired_mid_wait,
+    is_event_read,
+    outcomes_after_first_check,
+    sensor_source,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,24 +48,14 @@ def trigger_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return seen
 
 
-@pytest.fixture
-def raised_errors(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Messages of every delivery error raised (a spy: the error is still raised)."""
-    from airflow_provider_mailgun.sensors.delivery import MailgunDeliveryError
-
-    messages: list[str] = []
-    original = MailgunDeliveryError.__init__
-
-    def spy(self: MailgunDeliveryError, message: str, result: Any = None) -> None:
-        messages.append(message)
-        original(self, message, result)
-
-    monkeypatch.setattr(MailgunDeliveryError, "__init__", spy)
-    return messages
+@pytest.fixture(params=EVENT_SOURCES)
+def event_source(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
 def run_sensor(
+    event_source: str,
     airflow_db: None,
     mailgun_emulator: MailgunEmulator,
     mailgun_conn_id: str,
@@ -74,7 +73,10 @@ def run_sensor(
         mailgun_emulator.reset()
         trigger_runs.clear()
         raised_errors.clear()
-        with outcomes_after_first_check(mailgun_emulator) as sent_at:
+        with (
+            outcomes_after_first_check(mailgun_emulator) as sent_at,
+            events_retired_mid_wait(mailgun_emulator, event_source),
+        ):
             sent = send(addresses)
             sent_at.append(time.time())
             (message_id,) = sent["message_ids"]
@@ -88,6 +90,7 @@ def run_sensor(
                     timeout=60,
                     mode="poke",
                     deferrable=mode == "deferrable",
+                    event_source=sensor_source(event_source),
                     **sensor_kwargs,
                 )
             dag_run = run_dag(dag)
@@ -105,9 +108,18 @@ def run_sensor(
             "errors": errors,
             "triggered": list(trigger_runs),
             "event_reads": event_reads(mailgun_emulator),
+            "apis": apis_read(mailgun_emulator),
+            "source": event_source,
         }
 
     return run
+
+
+def apis_read(emulator: MailgunEmulator) -> set[str]:
+    """Which of the two APIs the wait read (answered or not)."""
+    return {
+        "logs" if r["path"].endswith("/logs") else "events" for r in emulator.requests() if is_event_read(r)
+    }
 
 
 def outcome(run: dict[str, Any]) -> tuple[str, Any, set[str]]:
@@ -125,6 +137,9 @@ def both_modes(run_sensor: Callable[..., dict[str, Any]], addresses: list[str], 
     assert len(deferred["triggered"]) == 1, "the deferrable run must really go through the trigger"
     assert poke["event_reads"] >= 2  # it waited: a first check, then at least one more
     assert outcome(poke) == outcome(deferred)
+    expected_apis = {"events": {"events"}, "logs": {"logs"}, "auto-retired": {"events", "logs"}}
+    for run in (poke, deferred):  # "auto" went on with Logs once Events was retired mid-wait
+        assert run["apis"] == expected_apis[run["source"]]
     return poke, deferred
 
 
