@@ -97,8 +97,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     :param batch_size: recipients per request (at most 1000).
     :param to_list: ``True`` when ``to`` is one mailing list's address: one request, and Mailgun
         sends each subscribed member a copy (``%recipient.x%`` from the member's ``vars``,
-        ``%mailing_list_unsubscribe_url%`` works). The list must exist and have members, checked
-        before sending; no per-recipient variables. The result has one message id, no recipient
+        ``%mailing_list_unsubscribe_url%`` works). The list must exist and have a subscribed member,
+        checked before sending; no per-recipient variables. The result has one message id, no recipient
         count for it (the delivery sensor counts the member copies from Mailgun's events) and
         ``mailing_list`` / ``list_members``.
     :param max_concurrency: requests in flight at once (default 4).

@@ -17,7 +17,7 @@ from airflow_provider_mailgun.operators.lists import MailgunSyncListMembersOpera
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
 from airflow_provider_mailgun.testing import MailgunEmulator
-from tests.dag_runner import run_dag, task_states, xcom_result
+from tests.dag_runner import clear_and_rerun, run_dag, task_states, xcom_result
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 LIST = "newsletter@mg.example.com"
@@ -147,3 +147,48 @@ def test_a_list_send_to_a_missing_list_fails_the_task_without_retrying(
     assert task_states(dag_run) == {"send": "failed"}
     assert [ti.try_number for ti in dag_run.get_task_instances()] == [1]
     assert _sends(mailgun_emulator) == []
+
+
+# --- Attacks on the list send: inputs two parsers may read differently, lists Mailgun sends nothing to.
+
+
+def test_a_list_whose_members_are_all_unsubscribed_fails_before_anything_is_sent(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    # members_count counts them, but Mailgun would make no copy: the delivery sensor would wait forever.
+    mailgun_emulator.seed_list(LIST, [{"address": "ann@example.org", "subscribed": False}])
+    with pytest.raises(AirflowFailException, match="none of them subscribed"):
+        _send(mailgun_conn_id).execute({})  # type: ignore[arg-type]
+    assert _sends(mailgun_emulator) == []
+
+
+@pytest.mark.parametrize("to", ["Newsletter@MG.Example.com", f'"News" <{LIST}>', f"  {LIST}  "])
+def test_a_list_address_written_with_capitals_a_name_or_spaces_reaches_each_member_once(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, to: str
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org", "bob@example.org"])
+    mailgun_emulator.set_faults({"drop_after_store": [1], "path": "/messages", "methods": ["POST"]})
+    with DAG("list_send_spelling", schedule=None, start_date=START, catchup=False) as dag:
+        _send(mailgun_conn_id, to=to, reconcile_timeout=5, retries=1, retry_delay=timedelta(0))
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": "success"}
+    assert Counter(c["recipient"] for c in mailgun_emulator.messages()) == {
+        "ann@example.org": 1,
+        "bob@example.org": 1,
+    }
+    assert len(_sends(mailgun_emulator)) == 1
+    assert xcom_result(dag_run, "send")["list_members"] == 2
+
+
+def test_a_cleared_list_send_does_not_mail_the_list_again(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org", "bob@example.org"])
+    with DAG("list_send_cleared", schedule=None, start_date=START, catchup=False) as dag:
+        _send(mailgun_conn_id)
+    dag_run = run_dag(dag)
+    first = xcom_result(dag_run, "send")
+    again = clear_and_rerun(dag, dag_run)
+    assert task_states(again) == {"send": "success"}
+    assert len(_sends(mailgun_emulator)) == 1
+    assert xcom_result(again, "send")["message_ids"] == first["message_ids"]
