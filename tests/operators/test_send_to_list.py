@@ -192,3 +192,71 @@ def test_a_cleared_list_send_does_not_mail_the_list_again(
     assert task_states(again) == {"send": "success"}
     assert len(_sends(mailgun_emulator)) == 1
     assert xcom_result(again, "send")["message_ids"] == first["message_ids"]
+
+
+@pytest.mark.parametrize(
+    ("to", "state", "copies"),
+    [
+        ("{{ params.lists[:1] }}", "success", 2),  # renders to a one-address list: the list's
+        ("{{ params.lists }}", "failed", 0),  # two addresses: refused before sending
+        ("{{ params.lists | join(', ') }}", "failed", 0),
+    ],
+)
+def test_a_templated_to_is_judged_as_rendered(
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    to: str,
+    state: str,
+    copies: int,
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org", "bob@example.org"])
+    params = {"lists": [LIST, "other@mg.example.com"]}
+    with DAG("list_send_templated", schedule=None, start_date=START, catchup=False, params=params) as dag:
+        _send(mailgun_conn_id, to=to, retries=1, retry_delay=timedelta(0))
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": state}
+    assert len(mailgun_emulator.messages()) == copies
+    assert len(_sends(mailgun_emulator)) == (1 if copies else 0)
+
+
+@pytest.mark.parametrize(
+    ("fault", "state", "copies"),
+    [
+        ({"drop_after_store": [1]}, "success", 2),  # the list was mailed: the retry finds that send
+        ({"reset_at": [1]}, "failed", 0),  # it was not: nothing is sent to the emptied list
+    ],
+)
+def test_a_retry_settles_the_earlier_send_even_when_every_member_has_since_unsubscribed(
+    airflow_db: None,
+    mailgun_emulator: MailgunEmulator,
+    mailgun_conn_id: str,
+    fault: dict[str, Any],
+    state: str,
+    copies: int,
+) -> None:
+    # The first try gets no answer, and cannot look its send up; before the retry both members leave.
+    # The retry must not fail with "Nothing was sent" when the list was mailed, nor send when it was not.
+    members = ["ann@example.org", "bob@example.org"]
+    mailgun_emulator.seed_list(LIST, members)
+    mailgun_emulator.set_faults({**fault, "path": "/messages", "methods": ["POST"]})
+    mailgun_emulator.retire_events_api()
+
+    def everyone_leaves(context: Any) -> None:
+        mailgun_emulator.restore_events_api()
+        mailgun_emulator.seed_list(LIST, [{"address": a, "subscribed": False} for a in members])
+
+    with DAG("list_send_emptied", schedule=None, start_date=START, catchup=False) as dag:
+        _send(
+            mailgun_conn_id,
+            reconcile_timeout=0.2,
+            retries=1,
+            retry_delay=timedelta(0),
+            on_retry_callback=everyone_leaves,
+        )
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": state}
+    assert len(mailgun_emulator.messages()) == copies
+    assert len(_sends(mailgun_emulator)) == 1  # the first try's; the retry sent nothing
+    if copies:
+        assert xcom_result(dag_run, "send")["reconciled"] == 1
