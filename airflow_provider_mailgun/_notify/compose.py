@@ -184,13 +184,19 @@ def _attachment_parts(items: Sequence[AttachmentInput] | PathInput) -> list[File
             file = Path(item)  # type: ignore[arg-type]
             if not file.is_file():
                 raise ValueError(f"Attachment {str(file)!r} is not a readable file.")
+            # Sized before it is read: a file far over the limit must not fill the worker's memory.
+            _check_total(total + file.stat().st_size)
             name, data = file.name, file.read_bytes()
         total += len(data)
-        if total > MAX_MESSAGE_BYTES:
-            raise ValueError(
-                f"Attachments add up to more than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB, "
-                "Mailgun's limit for one message."
-            )
+        _check_total(total)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         parts.append(("attachment", (name, data, content_type)))
     return parts
+
+
+def _check_total(total: int) -> None:
+    if total > MAX_MESSAGE_BYTES:
+        raise ValueError(
+            f"Attachments add up to more than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB, "
+            "Mailgun's limit for one message."
+        )
