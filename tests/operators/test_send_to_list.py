@@ -162,7 +162,9 @@ def test_a_list_whose_members_are_all_unsubscribed_fails_before_anything_is_sent
     assert _sends(mailgun_emulator) == []
 
 
-@pytest.mark.parametrize("to", ["Newsletter@MG.Example.com", f'"News" <{LIST}>', f"  {LIST}  "])
+@pytest.mark.parametrize(
+    "to", ["Newsletter@MG.Example.com", f'"News" <{LIST}>', f'"News, Weekly" <{LIST}>', f"  {LIST}  "]
+)
 def test_a_list_address_written_with_capitals_a_name_or_spaces_reaches_each_member_once(
     airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, to: str
 ) -> None:
@@ -260,3 +262,27 @@ def test_a_retry_settles_the_earlier_send_even_when_every_member_has_since_unsub
     assert len(_sends(mailgun_emulator)) == 1  # the first try's; the retry sent nothing
     if copies:
         assert xcom_result(dag_run, "send")["reconciled"] == 1
+
+
+def test_a_mime_message_sent_to_a_list_reaches_each_subscribed_member_once(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org", {"address": "cy@example.org", "subscribed": False}])
+    message = tmp_path / "issue.eml"
+    message.write_text(f"From: {FROM}\r\nTo: {LIST}\r\nSubject: Issue 1\r\n\r\nHello\r\n")
+    mailgun_emulator.set_faults({"drop_after_store": [1], "path": "/messages", "methods": ["POST"]})
+    with DAG("list_send_mime", schedule=None, start_date=START, catchup=False) as dag:
+        _send(
+            mailgun_conn_id,
+            subject=None,
+            text=None,
+            mime_message=str(message),
+            reconcile_timeout=5,
+            retries=1,
+            retry_delay=timedelta(0),
+        )
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": "success"}
+    assert [c["recipient"] for c in mailgun_emulator.messages()] == ["ann@example.org"]
+    mime_sends = [r for r in mailgun_emulator.requests() if r["path"].endswith("/messages.mime")]
+    assert len(mime_sends) == 1
