@@ -286,3 +286,35 @@ def test_a_mime_message_sent_to_a_list_reaches_each_subscribed_member_once(
     assert [c["recipient"] for c in mailgun_emulator.messages()] == ["ann@example.org"]
     mime_sends = [r for r in mailgun_emulator.requests() if r["path"].endswith("/messages.mime")]
     assert len(mime_sends) == 1
+
+
+def test_a_lost_answer_through_the_gateway_is_reconciled_by_the_lists_events(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org", "bob@example.org"])
+    mailgun_emulator.set_faults({"drop_after_store": [1], "path": "/messages", "methods": ["POST"]})
+    with DAG("list_send_dropped_gateway", schedule=None, start_date=START, catchup=False) as dag:
+        _send(maton_conn_id, reconcile_timeout=5, retries=1, retry_delay=timedelta(0))
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"send": "success"}
+    assert Counter(c["recipient"] for c in mailgun_emulator.messages()) == {
+        "ann@example.org": 1,
+        "bob@example.org": 1,
+    }
+    assert len(_sends(mailgun_emulator)) == 1
+    assert xcom_result(dag_run, "send")["reconciled"] == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_list_check_that_fails_shows_no_key_and_sends_nothing(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, status: int
+) -> None:
+    mailgun_emulator.seed_list(LIST, ["ann@example.org"])
+    # The list is found; the subscribed-member look-up that follows is the one refused.
+    mailgun_emulator.set_faults({"error_at": {"1": status}, "path": "/members/pages", "retry_after": 0})
+    operator = _send(mailgun_conn_id)
+    with pytest.raises(Exception) as caught:
+        operator.execute({})  # type: ignore[arg-type]
+    shown = f"{caught.value!r} {caught.value} {caught.value.__cause__!r} {caught.value.__context__!r}"
+    assert mailgun_emulator.mailgun_key not in shown
+    assert _sends(mailgun_emulator) == []
