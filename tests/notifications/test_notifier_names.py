@@ -97,3 +97,23 @@ def test_an_attachment_over_the_message_limit_is_refused_before_it_is_read(
     with pytest.raises(ValueError, match="more than 25 MB"):
         notifier.notify({})  # type: ignore[arg-type]
     assert mailgun_emulator.messages() == []
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ params.reports }}",  # a list, rendered to its text as Jinja renders it
+        "{{ params.reports | join(', ') }}",  # comma separated, as the send operator reads it
+    ],
+)
+def test_a_templated_list_of_attachments_is_read_as_the_send_operator_reads_it(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str, tmp_path: Path, template: str
+) -> None:
+    reports = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for report in reports:
+        report.write_text("x,y\n1,2\n")
+    notifier = MailgunNotifier(to="oncall@example.org", attachments=template)
+    dag = failing_dag("mg_notify_templated_files", [notifier], params={"reports": [str(r) for r in reports]})
+    run_dag(dag)
+    alert = _alert(mailgun_emulator)
+    assert [a["filename"] for a in alert["attachments"]] == ["a.csv", "b.csv"]
