@@ -13,6 +13,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun._send.ledger import ACCEPTED, SendLedger
 from airflow_provider_mailgun.operators.lists import MailgunSyncListMembersOperator
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.sensors.delivery import MailgunDeliverySensor
@@ -318,3 +319,32 @@ def test_a_list_check_that_fails_shows_no_key_and_sends_nothing(
     shown = f"{caught.value!r} {caught.value} {caught.value.__cause__!r} {caught.value.__context__!r}"
     assert mailgun_emulator.mailgun_key not in shown
     assert _sends(mailgun_emulator) == []
+
+
+def test_a_crash_after_mailgun_took_the_list_send_before_the_ledger_recorded_it_sends_nothing_again(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The crash at that exact instant: the first "accepted" write of the ledger fails; the record
+    # stays "in flight", as after a killed worker, and the retry finds the send by the list's events.
+    mailgun_emulator.seed_list(LIST, ["ann@example.org", "bob@example.org"])
+    mark = SendLedger.mark
+    crashes: list[str] = []
+
+    def crash_once(self: SendLedger, batch: Any, state: str, **kwargs: Any) -> None:
+        if state == ACCEPTED and not crashes:
+            crashes.append(state)
+            raise OSError("worker lost before the ledger recorded the accepted send")
+        mark(self, batch, state, **kwargs)
+
+    monkeypatch.setattr(SendLedger, "mark", crash_once)
+    with DAG("list_send_crash_window", schedule=None, start_date=START, catchup=False) as dag:
+        _send(mailgun_conn_id, reconcile_timeout=5, retries=1, retry_delay=timedelta(0))
+    dag_run = run_dag(dag)
+    assert crashes == [ACCEPTED]
+    assert task_states(dag_run) == {"send": "success"}
+    assert Counter(c["recipient"] for c in mailgun_emulator.messages()) == {
+        "ann@example.org": 1,
+        "bob@example.org": 1,
+    }
+    assert len(_sends(mailgun_emulator)) == 1
+    assert xcom_result(dag_run, "send")["reconciled"] == 1
