@@ -34,6 +34,7 @@ from airflow_provider_mailgun._common.limits import (
     MAX_TAG_LENGTH,
     MAX_TAGS,
 )
+from airflow_provider_mailgun._common.rendered import structured_text
 
 if TYPE_CHECKING:
     from airflow_provider_mailgun.client.transport import FilePart
@@ -177,20 +178,44 @@ def _attachment_parts(items: Sequence[AttachmentInput] | PathInput) -> list[File
     """File parts from paths (one path alone too) or ``(filename, bytes)`` pairs, as the send operator."""
     parts: list[FilePart] = []
     total = 0
-    for item in [items] if isinstance(items, str | os.PathLike) else items:
+    for item in _attachment_items(items):
         if isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[1], bytes | bytearray):
             name, data = str(item[0]), bytes(item[1])
         else:
-            file = Path(item)  # type: ignore[arg-type]
+            file = Path(item.strip() if isinstance(item, str) else item)  # type: ignore[arg-type]
             if not file.is_file():
                 raise ValueError(f"Attachment {str(file)!r} is not a readable file.")
+            # Sized before it is read: a file far over the limit must not fill the worker's memory.
+            _check_total(total + file.stat().st_size)
             name, data = file.name, file.read_bytes()
         total += len(data)
-        if total > MAX_MESSAGE_BYTES:
-            raise ValueError(
-                f"Attachments add up to more than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB, "
-                "Mailgun's limit for one message."
-            )
+        _check_total(total)
         content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         parts.append(("attachment", (name, data, content_type)))
     return parts
+
+
+def _attachment_items(items: Sequence[AttachmentInput] | PathInput) -> list[Any]:
+    """Read as the send operator reads them: one path, paths separated by commas or semicolons, or a
+    list, also as the text Jinja renders a list to (``"['a.csv', 'b.csv']"``)."""
+    if isinstance(items, os.PathLike):
+        return [items]
+    if not isinstance(items, str):
+        return list(items)
+    text = items.strip()
+    if text.startswith("["):
+        try:
+            parsed = structured_text(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parsed
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def _check_total(total: int) -> None:
+    if total > MAX_MESSAGE_BYTES:
+        raise ValueError(
+            f"Attachments add up to more than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB, "
+            "Mailgun's limit for one message."
+        )

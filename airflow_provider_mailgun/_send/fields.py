@@ -267,7 +267,8 @@ def _load_file(item: Any, kind: str, problems: list[str]) -> tuple[str, bytes, s
     if isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[1], bytes | bytearray):
         name, content = str(item[0]), bytes(item[1])
     else:
-        path = os.fspath(item)
+        # Spaces around a path come from the list it was cut from ("a.csv, b.csv"), not the path.
+        path = str(os.fspath(item)).strip()
         loaded = _read_file(path, kind, problems)
         if loaded is None:
             return None

@@ -8,7 +8,8 @@ Mailgun's, and how many there are is known only from Mailgun's events::
 
     problems: list[str] = []
     check_list_send(spec, 1, False, problems)  # before anything is sent: one address, nothing personal
-    members = list_members(hook, "newsletter@lists.example.com")   # refuses a missing or empty list
+    members = list_members(hook, "newsletter@lists.example.com")   # refuses a missing or empty list,
+                                                                    # or one with no subscribed member
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def check_list_send(spec: SendSpec, recipients: int, has_variables: bool, proble
 
 
 def list_members(hook: MailgunHook, address: str) -> int:
-    """The list's member count (subscribed or not); SendInputError when there is nothing to send to."""
+    """The list's member count (subscribed or not); SendInputError when there is nothing to send to
+    (no such list, no members, or none of them subscribed)."""
     try:
         found = hook.lists.get(address)
     except MailgunNotFoundError:
@@ -49,4 +51,12 @@ def list_members(hook: MailgunHook, address: str) -> int:
     members = int(found.get("members_count") or 0)
     if members == 0:
         raise SendInputError(f"Nothing was sent. Mailing list {address} has no members.")
+    # members_count counts unsubscribed members too, and Mailgun makes no copy for them: a list of
+    # only those would take the send and deliver nothing (a delivery sensor would wait in vain).
+    # One member page of one subscribed member tells, whatever the list's size.
+    first = next(hook.members.pages(address, limit=1, subscribed=True), None)
+    if first is None:
+        raise SendInputError(
+            f"Nothing was sent. Mailing list {address} has {members} member(s), none of them subscribed."
+        )
     return members

@@ -1,8 +1,9 @@
 """Mistakes in the send operator's arguments that are certain when the DAG file is parsed.
 
 Only literal values are judged: a string holding Jinja (``{{`` or ``{%``) or any other object (an
-XCom reference, say) is known only when the task runs, and the full check runs then. So a DAG
-author meets these at parse time, in the DAG's import error, instead of at the first run::
+XCom reference, say) is known only when the task runs, and the full check runs then. ``batch_size``
+is not templated, so it is always judged. A DAG author meets these at parse time, in the DAG's
+import error, instead of at the first run::
 
     literal_problems({"from_email": None, "template": None, "text": "Hi", "batch_size": 5000})
     # ["from_email is required (unless a stored template provides it)", "batch_size must be 1..1000, ..."]
@@ -36,8 +37,14 @@ def literal_problems(arguments: Mapping[str, Any]) -> list[str]:
         given(name) for name in ("from_email", "template", "mime_message")
     ):
         problems.append("from_email is required (unless a stored template provides it)")
-    batch_size = arguments.get("batch_size")
-    if isinstance(batch_size, int) and not 1 <= batch_size <= MAX_RECIPIENTS_PER_REQUEST:
+    # Not a templated field: what it is now is what the task gets, so any non-integer is certain.
+    batch_size = arguments.get("batch_size", MAX_RECIPIENTS_PER_REQUEST)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        problems.append(
+            f"batch_size must be a whole number 1..{MAX_RECIPIENTS_PER_REQUEST}, got {batch_size!r} "
+            f"({type(batch_size).__name__})"
+        )
+    elif not 1 <= batch_size <= MAX_RECIPIENTS_PER_REQUEST:
         problems.append(f"batch_size must be 1..{MAX_RECIPIENTS_PER_REQUEST}, got {batch_size}")
     return problems
 

@@ -40,6 +40,8 @@ from airflow_provider_mailgun._send.execution import (
 )
 from airflow_provider_mailgun._send.fields import SendSpec
 from airflow_provider_mailgun._send.ledger import (
+    ACCEPTED,
+    UNSETTLED,
     LedgerHead,
     SendLedger,
     chunk_count,
@@ -48,7 +50,7 @@ from airflow_provider_mailgun._send.ledger import (
 )
 from airflow_provider_mailgun._send.list_send import list_members
 from airflow_provider_mailgun._send.parse_checks import literal_problems
-from airflow_provider_mailgun._send.plan import build_plan
+from airflow_provider_mailgun._send.plan import SendPlan, build_plan
 from airflow_provider_mailgun._send.rendering import PlainStringsRenderFast
 from airflow_provider_mailgun.exceptions import SendInputError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
@@ -100,8 +102,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     :param batch_size: recipients per request (at most 1000).
     :param to_list: ``True`` when ``to`` is one mailing list's address: one request, and Mailgun
         sends each subscribed member a copy (``%recipient.x%`` from the member's ``vars``,
-        ``%mailing_list_unsubscribe_url%`` works). The list must exist and have members, checked
-        before sending; no per-recipient variables. The result has one message id, no recipient
+        ``%mailing_list_unsubscribe_url%`` works). The list must exist and have a subscribed member,
+        checked before sending; no per-recipient variables. The result has one message id, no recipient
         count for it (the delivery sensor counts the member copies from Mailgun's events) and
         ``mailing_list`` / ``list_members``.
     :param max_concurrency: requests in flight at once (default 4).
@@ -255,8 +257,20 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = hook.domain(self.domain)
         remember_messages(context, hook, domain)  # a send that fails still links to the domain's logs
-        members = self._list_members(hook, plan.batches[0].first_recipient) if spec.to_list else None
-        if members is None:
+        chunks = chunk_count(len(plan.batches))
+        ledger.begin(generation, chunks)
+        on_ambiguous, members = self.on_ambiguous, None
+        if spec.to_list:
+            try:
+                members = self._list_members(hook, plan.batches[0].first_recipient, ledger, plan)
+            except BaseException:
+                hook.close()
+                raise
+            if members is None and on_ambiguous in ("reconcile", "resend"):
+                # The list is gone or empty now, and an earlier try may have mailed it: find that
+                # send, but never send to what is no longer a list to send to.
+                on_ambiguous = "fail"
+        else:
             self.log.info(
                 "Sending to %d recipient(s) on %s in %d batch(es), %d at a time.",
                 plan.recipients,
@@ -264,15 +278,13 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
                 len(plan.batches),
                 self.max_concurrency,
             )
-        chunks = chunk_count(len(plan.batches))
-        ledger.begin(generation, chunks)
         sender = PlanSender(
             hook,
             domain,
             plan,
             ledger,
             max_concurrency=self.max_concurrency,
-            on_ambiguous=self.on_ambiguous,
+            on_ambiguous=on_ambiguous,
             reconcile_timeout=self.reconcile_timeout,
             event_source=self.event_source,
         )
@@ -329,16 +341,24 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         )
         return None
 
-    def _list_members(self, hook: MailgunHook, address: str) -> int:
-        """Refuse a missing or empty list before sending; log what Mailgun will do with it."""
+    def _list_members(
+        self, hook: MailgunHook, address: str, ledger: SendLedger, plan: SendPlan
+    ) -> int | None:
+        """Refuse a missing or empty list before sending; log what Mailgun will do with it.
+
+        When an earlier try may already have mailed the list, its members may have left since, or
+        the list been removed: no reason to refuse looking that send up (None: members unknown).
+        """
         try:
             members = list_members(hook, address)
         except SendInputError as err:
-            hook.close()
-            raise AirflowFailException(str(err)) from None  # a missing list does not appear on retry
-        except BaseException:
-            hook.close()
-            raise
+            if not _list_sent_earlier(ledger, plan):
+                raise AirflowFailException(str(err)) from None  # a missing list does not appear on retry
+            self.log.warning(
+                "%s An earlier try may have sent to it already: looking that send up; nothing is sent again.",
+                str(err).removeprefix("Nothing was sent. "),
+            )
+            return None
         self.log.info(
             "Sending one message to mailing list %s (%d members): Mailgun sends each subscribed member "
             "a copy under its one message id.",
@@ -350,6 +370,12 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
     def _spec(self) -> SendSpec:
         """The message arguments as rendered for this try."""
         return SendSpec(**{name: getattr(self, name) for name in MESSAGE_ARGUMENTS})
+
+
+def _list_sent_earlier(ledger: SendLedger, plan: SendPlan) -> bool:
+    """Whether an earlier try of this send may have mailed the list (its one batch recorded as sent)."""
+    record = ledger.load(plan.batches).get(0)
+    return record is not None and record.state in (ACCEPTED, *UNSETTLED)
 
 
 def _cycle(context: Any) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,55 @@ def test_attachments_take_paths_and_filename_bytes_pairs_as_the_send_operator_do
 def test_both_names_of_one_argument_is_a_clear_error(arguments: dict, message: str) -> None:
     with pytest.raises(SendInputError, match=message):
         MailgunNotifier(to="oncall@example.org", **arguments)
+
+
+@pytest.mark.parametrize("name", ["attachments", "files"])
+def test_an_attachment_that_is_missing_sends_nothing_and_names_the_file(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path, name: str
+) -> None:
+    missing = tmp_path / "report.csv"
+    notifier = MailgunNotifier(
+        to="oncall@example.org",
+        text="t",
+        subject="s",
+        mailgun_conn_id=mailgun_conn_id,
+        **{name: [str(missing)]},
+    )
+    with pytest.raises(ValueError, match=re.escape(f"Attachment {str(missing)!r} is not a readable file")):
+        notifier.notify({})  # type: ignore[arg-type]
+    assert mailgun_emulator.messages() == []
+
+
+def test_an_attachment_over_the_message_limit_is_refused_before_it_is_read(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = tmp_path / "dump.bin"
+    with huge.open("wb") as out:  # sparse: 30 MB on paper, nothing on disk
+        out.truncate(30 * 1024 * 1024)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read whole"))
+    notifier = MailgunNotifier(
+        to="oncall@example.org", text="t", subject="s", mailgun_conn_id=mailgun_conn_id, files=str(huge)
+    )
+    with pytest.raises(ValueError, match="more than 25 MB"):
+        notifier.notify({})  # type: ignore[arg-type]
+    assert mailgun_emulator.messages() == []
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ params.reports }}",  # a list, rendered to its text as Jinja renders it
+        "{{ params.reports | join(', ') }}",  # comma separated, as the send operator reads it
+    ],
+)
+def test_a_templated_list_of_attachments_is_read_as_the_send_operator_reads_it(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, maton_conn_id: str, tmp_path: Path, template: str
+) -> None:
+    reports = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for report in reports:
+        report.write_text("x,y\n1,2\n")
+    notifier = MailgunNotifier(to="oncall@example.org", attachments=template)
+    dag = failing_dag("mg_notify_templated_files", [notifier], params={"reports": [str(r) for r in reports]})
+    run_dag(dag)
+    alert = _alert(mailgun_emulator)
+    assert [a["filename"] for a in alert["attachments"]] == ["a.csv", "b.csv"]

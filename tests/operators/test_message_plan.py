@@ -151,6 +151,16 @@ def test_attachment_pairs_and_paths_are_loaded(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("separator", [",", ", ", "; "])
+def test_attachment_paths_in_one_string_are_read_whatever_the_spacing(tmp_path: Path, separator: str) -> None:
+    # "{{ paths | join(', ') }}": the space after a comma is not part of the next path.
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path in paths:
+        path.write_text("x\n")
+    plan = build_plan(_spec(to="a@x.org", attachments=separator.join(str(p) for p in paths)), SCOPE)
+    assert [part[0] for _kind, part in plan.files] == ["a.csv", "b.csv"]
+
+
 def test_ledger_round_trip_and_conflict() -> None:
     store = MemoryStore()
     plan = build_plan(_spec(to=[f"u{i}@x.org" for i in range(300)], batch_size=100), SCOPE)

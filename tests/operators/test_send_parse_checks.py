@@ -93,3 +93,21 @@ def test_the_dag_file_reports_the_mistake_as_its_import_error(tmp_path: Path) ->
     (error,) = errors.values()
     assert "SendInputError: send: html and template cannot be combined" in error
     assert "batch_size must be 1..1000, got 5000" in error
+
+
+@pytest.mark.parametrize("batch_size", ["1000", 10.5, True, None])
+def test_a_batch_size_that_is_not_a_whole_number_fails_at_construction(batch_size: Any) -> None:
+    # batch_size is not templated: whatever it is when the DAG is parsed, it is when the task runs.
+    with pytest.raises(SendInputError, match=r"batch_size must be a whole number 1\.\.1000, got "):
+        _build(batch_size=batch_size)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"text": None, "template": "{% raw %}newsletter{% endraw %}"},
+        {"html": "<p>{{ not for jinja }}</p>", "text": None},
+    ],
+)
+def test_jinja_looking_values_are_never_judged_as_literals(arguments: dict[str, Any]) -> None:
+    _build(**arguments)

@@ -105,3 +105,43 @@ def test_inbox_shows_member_copies(send, emu, api):
     assert "Hi Ann" in page
     assert "Hi Bob" in page
     assert "Hi Gone" not in page
+
+
+def test_member_names_with_accents_or_quotes_are_substituted_as_written(send, emu, api):
+    api.post("/v3/lists", data={"address": LIST})
+    members = [
+        {"address": "zoe@example.org", "name": "Zoë Ünal", "vars": {}},
+        {"address": "ann@example.org", "name": 'Ann "A" Lee', "vars": {}},
+    ]
+    api.post(f"/v3/lists/{LIST}/members.json", data={"members": json.dumps(members)})
+    send(to=LIST, subject="%recipient_fname%", text="Dear %recipient_name%")
+    texts = {c["recipient"]: (c["subject"], c["text"]) for c in emu.messages()}
+    assert texts == {
+        "zoe@example.org": ("Zoë", "Dear Zoë Ünal"),
+        "ann@example.org": ("Ann", 'Dear Ann "A" Lee'),
+    }
+
+
+def test_a_list_with_no_subscribed_member_makes_no_copy_and_leaves_the_store_consistent(send, emu, api):
+    api.post("/v3/lists", data={"address": LIST})
+    api.post(f"/v3/lists/{LIST}/members", data={"address": "gone@example.org", "subscribed": "no"})
+    empty = send(to=LIST, subject="Nobody")
+    assert empty.status_code == 200, empty.text
+    after = send(to="solo@example.org", subject="After")
+    assert [c["subject"] for c in emu.messages()] == ["After"]
+    assert [e["recipient"] for e in emu.events("accepted")] == ["solo@example.org"]
+    stored = emu.events("accepted")[0]["storage"]["url"]
+    assert api.get(stored.split(emu.url, 1)[1]).json()["subject"] == "After"
+    assert after.json()["id"] != empty.json()["id"]
+    assert requests.get(emu.url + "/", timeout=10).status_code == 200
+
+
+def test_following_an_unsubscribe_link_twice_unsubscribes_only_that_member(send, emu, api):
+    _make_list(api)
+    send(to=LIST, text="Bye: %mailing_list_unsubscribe_url%")
+    link = URL_RE.search(emu.messages("ann@example.org")[0]["text"])
+    assert link is not None
+    for _ in range(2):
+        assert requests.get(link.group(0), timeout=10).status_code == 200
+    members = {m["address"]: m["subscribed"] for m in api.get(f"/v3/lists/{LIST}/members").json()["items"]}
+    assert members == {"ann@example.org": False, "bob@example.org": True, "gone@example.org": False}

@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import formataddr
 from typing import Any
 
-from airflow_provider_mailgun.testing.model.messages import Batch, CopyTarget
+from airflow_provider_mailgun.testing.model.messages import Batch, CopyTarget, display_address
 from airflow_provider_mailgun.testing.model.paging import SortedTable
 from airflow_provider_mailgun.testing.util import ApiError, rfc2822, split_addresses
 
@@ -137,7 +136,9 @@ def list_fanout(lists: Mapping[str, MailingList], batch: Batch) -> list[CopyTarg
             member = mlist.members.records[key]
             if member["subscribed"]:
                 address = member["address"]
-                shown = formataddr((member["name"], address)) if member["name"] else address
+                # As written: formataddr would RFC 2047-encode a name like "Zoë", and
+                # %recipient_name% would show the encoded word.
+                shown = display_address(member["name"], address)
                 add(CopyTarget(address, shown, index, dict(member["vars"]), mlist.address))
     extras = zip(batch.cc_addr + batch.bcc_addr, batch.cc + batch.bcc, strict=True)
     for address, display in extras:

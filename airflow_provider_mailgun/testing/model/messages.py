@@ -39,6 +39,8 @@ _SUBST_RE = re.compile(
     r"%(?:recipient(?:\.([^%\s]+)|(_email|_name|_fname|_lname))?|(mailing_list_unsubscribe_url))%"
 )
 _RV_CACHE_SIZE = 64
+_QUOTED_PAIR_RE = re.compile(r"\\(.)")
+_SPECIALS = frozenset('()<>@,;:\\".[]')
 
 
 def _as_text(value: Any) -> str:
@@ -46,10 +48,23 @@ def _as_text(value: Any) -> str:
 
 
 def display_name(display: str) -> str:
-    """``Bob`` from ``Bob <bob@x.com>`` (``""`` for a bare address)."""
+    """``Bob`` from ``Bob <bob@x.com>``, ``Lee, "A" Ann`` from ``"Lee, \\"A\\" Ann" <a@x.com>``
+    (``""`` for a bare address)."""
     if display.endswith(">") and "<" in display:
-        return display[: display.rindex("<")].strip().strip('"')
+        name = display[: display.rindex("<")].strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = _QUOTED_PAIR_RE.sub(r"\1", name[1:-1])
+        return name
     return ""
+
+
+def display_address(name: str, address: str) -> str:
+    """``Name <address>`` as written (never RFC 2047-encoded), quoted when the name needs it."""
+    if not name:
+        return address
+    if any(char in _SPECIALS for char in name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
 
 
 @dataclass(slots=True, frozen=True)
