@@ -39,7 +39,7 @@ def _campaign(dag_id: str, conn_id: str) -> DAG:
             task_id="send",
             mailgun_conn_id=conn_id,
             from_email="News <news@mg.example.com>",
-            to=[f"reader{i}@example.org" for i in range(3)],
+            to=[{"address": f"reader{i}@example.org", "vars": {"first": f"Reader {i}"}} for i in range(3)],
             subject="Hello %recipient.first%",
             text="Hi",
             batch_size=2,
