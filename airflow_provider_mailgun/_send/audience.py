@@ -130,7 +130,9 @@ def survey(
     """
     extra_given = json_mapping(recipient_variables, "recipient_variables", problems)
     extra = {str(k).strip().lower(): v for k, v in extra_given.items()}
-    items = as_items(value, split_addresses)
+    # A tuple of the caller's list (8 bytes a recipient): a list changed after this check (reused,
+    # sorted, an item replaced) cannot put an unchecked recipient, or another batch key, into a send.
+    items = tuple(as_items(value, split_addresses))
     if allowed_missing is True:
         check: tuple[str, ...] = ()
     else:

@@ -95,3 +95,16 @@ def test_one_name_given_as_a_string_allows_that_name_only() -> None:
         build_plan(spec._replace(allow_missing_recipient_vars="first"), SCOPE)
     assert "%recipient.last%" in str(raised.value)
     assert "%recipient.first%" not in str(raised.value)
+
+
+def test_a_list_changed_after_the_check_changes_neither_the_batches_nor_what_is_sent() -> None:
+    # The plan is built (every recipient checked) before the first request; the input list belongs to
+    # the caller, who may reuse it. Nothing done to it afterwards may reach a batch unchecked.
+    to = [f"reader{i}@example.org" for i in range(5)]
+    spec = SendSpec(to=to, from_email="a@mg.example.com", subject="s", text="t", batch_size=2)
+    plan = build_plan(spec, SCOPE)
+    expected = [(b.key, b.fields()) for b in build_plan(spec._replace(to=list(to)), SCOPE).batches]
+    to[0] = "not an address"
+    to.reverse()
+    to.append("late@example.org")
+    assert [(b.key, b.fields()) for b in plan.batches] == expected
