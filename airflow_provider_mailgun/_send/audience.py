@@ -129,7 +129,7 @@ def survey(
     problem to ``problems``.
     """
     extra_given = json_mapping(recipient_variables, "recipient_variables", problems)
-    extra = {str(k).strip().lower(): v for k, v in extra_given.items()}
+    extra = {_address_key(k): v for k, v in extra_given.items()}
     # A tuple of the caller's list (8 bytes a recipient): a list changed after this check (reused,
     # sorted, an item replaced) cannot put an unchecked recipient, or another batch key, into a send.
     items = tuple(as_items(value, split_addresses))
@@ -235,6 +235,19 @@ def _lacking(audience: Audience, name: str, positions: list[int], count: int, dr
         f"(first: {shown}); they would get it empty; define it for them, or set "
         f"allow_missing_recipient_vars=[{name!r}] to send it anyway"
     )
+
+
+def _address_key(written: Any) -> str:
+    """A ``recipient_variables`` key as the address it names is keyed once checked.
+
+    email-validator normalises what the author wrote (an IDN domain to unicode, a decomposed local
+    part to NFC): the key is normalised the same way, so the author's spelling finds its recipient.
+    """
+    text = str(written).strip()
+    try:
+        return parse_address(text).key
+    except InvalidAddressError:
+        return text.lower()
 
 
 def _shown(item: Any) -> str:

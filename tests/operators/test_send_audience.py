@@ -108,3 +108,24 @@ def test_a_list_changed_after_the_check_changes_neither_the_batches_nor_what_is_
     to.reverse()
     to.append("late@example.org")
     assert [(b.key, b.fields()) for b in plan.batches] == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("user@xn--bcher-kva.de", "user@bücher.de"),  # an IDN domain as its ASCII form
+        ("e\u0301@example.org", "\u00e9@example.org"),  # a unicode local part, decomposed
+    ],
+)
+def test_recipient_variables_keyed_by_the_address_as_written_reach_it(written: str, sent: str) -> None:
+    # email-validator normalises the address; the table keyed by what the author wrote still applies.
+    spec = SendSpec(
+        to=[written, "bob@example.org"],
+        from_email="a@mg.example.com",
+        subject="Hi %recipient.first%",
+        text="t",
+        recipient_variables={written: {"first": "U"}, "bob@example.org": {"first": "B"}},
+    )
+    (batch,) = build_plan(spec, SCOPE).batches
+    table = json.loads(dict(batch.fields())["recipient-variables"])
+    assert table == {sent: {"first": "U"}, "bob@example.org": {"first": "B"}}
