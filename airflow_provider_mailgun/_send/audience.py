@@ -176,7 +176,8 @@ def survey(
     packed.sort()
     order, dropped = _unique(packed, shift, items)
     del packed
-    audience = Audience(items, extra, order, tuple(sorted(names)), bool(names))
+    # Sorted as text: a dict may mix number and text names (JSON writes both as text).
+    audience = Audience(items, extra, order, tuple(sorted(names, key=str)), bool(names))
     for name in check:
         if lacking_count[name]:
             message = _lacking(audience, name, lacking[name], lacking_count[name], dropped)

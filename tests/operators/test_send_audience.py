@@ -129,3 +129,12 @@ def test_recipient_variables_keyed_by_the_address_as_written_reach_it(written: s
     (batch,) = build_plan(spec, SCOPE).batches
     table = json.loads(dict(batch.fields())["recipient-variables"])
     assert table == {sent: {"first": "U"}, "bob@example.org": {"first": "B"}}
+
+
+def test_variables_named_by_numbers_and_by_text_are_sent_not_crashed_on() -> None:
+    # Python dicts may be keyed by numbers (JSON writes them as text); mixed with text names.
+    to = [{"address": "a@example.org", "vars": {1: "one"}}, {"address": "b@example.org", "vars": {"n": "x"}}]
+    spec = SendSpec(to=to, from_email="a@mg.example.com", subject="s", text="t")
+    (batch,) = build_plan(spec, SCOPE).batches
+    table = json.loads(dict(batch.fields())["recipient-variables"])
+    assert table == {"a@example.org": {"1": "one", "n": ""}, "b@example.org": {"1": "", "n": "x"}}
