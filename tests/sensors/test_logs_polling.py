@@ -212,3 +212,31 @@ def test_every_event_is_counted_once_whatever_the_indexing_order(
     decision = wait.tracker.decide()
     assert decision.delivered == len(events)
     assert decision.status == "success"
+
+
+OTHER_ID = "20240101.2.BBBB@mg.example.com"
+
+
+def _add_for(model: ModelLogs, message_id: str, ts: float, lag: float, event: str) -> None:
+    model.add(ts=ts, lag=lag, recipient=f"{event}-{message_id[:12]}@x.org", event=event)
+    model.events[-1]["message"] = {"headers": {"message-id": message_id}}
+    model.events[-1]["recipient"] = "r@x.org"
+
+
+def test_an_id_whose_events_are_indexed_late_behind_the_frontier_is_not_failed_as_missing() -> None:
+    # No recipient counts: accepted events are read too. The other id's events, indexed late and
+    # stamped behind the newest event seen, are in the log well before missing_grace ends: the id
+    # was accepted, so the wait must not fail it as one that never appeared.
+    model = ModelLogs()
+    _add_for(model, MESSAGE_ID, T0 + 1, 0.0, "accepted")
+    _add_for(model, MESSAGE_ID, T0 + 20, 0.0, "delivered")
+    _add_for(model, OTHER_ID, T0 + 1.5, 60.0, "accepted")
+    goal = DeliveryGoal((MESSAGE_ID, OTHER_ID))
+    assert goal.needs_accepted_events()
+    wait = DeliveryWait(goal, domain="mg.example.com", begin=T0 - 60, source="logs", missing_after=T0 + 300)
+    checked(model, wait, now=T0 + 30)
+    checked(model, wait, now=T0 + 100)  # the other id's accepted event is indexed by now
+    model.now = T0 + 301
+    decision = wait.check(NoEvents(), model, now=T0 + 301)
+    assert decision.status == "pending", decision.explanation
+    assert wait.tracker.has_events(OTHER_ID)
