@@ -80,8 +80,11 @@ class ModelLogs:
         reply: dict[str, Any] = {
             "items": [{k: v for k, v in e.items() if not k.startswith("_")} for e in page]
         }
+        paging_out: dict[str, Any] = {"total": len(matching)} if body.get("include_totals") else {}
         if offset + limit < len(matching):
-            reply["pagination"] = {"next": base64.b64encode(json.dumps(offset + limit).encode()).decode()}
+            paging_out["next"] = base64.b64encode(json.dumps(offset + limit).encode()).decode()
+        if paging_out:
+            reply["pagination"] = paging_out
         return reply
 
 
@@ -240,3 +243,21 @@ def test_an_id_whose_events_are_indexed_late_behind_the_frontier_is_not_failed_a
     decision = wait.check(NoEvents(), model, now=T0 + 301)
     assert decision.status == "pending", decision.explanation
     assert wait.tracker.has_events(OTHER_ID)
+
+
+def test_new_events_at_the_newest_millisecond_listed_after_a_page_of_seen_ones_are_read_at_once() -> None:
+    # Events stamped at the same millisecond come in no promised order. A descending page of events
+    # already seen, all at the newest time seen, does not mean nothing new follows at that time.
+    model = ModelLogs()
+    for i in range(150):
+        model.add(ts=T0 + 1, lag=0.0, recipient=f"r{i}@x.org")
+    wait = new_wait(300)
+    checked(model, wait, now=T0 + 5)
+    assert len(seen(wait)) == 150
+    for i in range(150, 300):  # indexed since, same millisecond, listed after the ones seen
+        model.add(ts=T0 + 1, lag=0.0, recipient=f"r{i}@x.org")
+        model.events[-1]["id"] = f"a{i}"
+    checked(model, wait, now=T0 + 10)
+    assert len(seen(wait)) == 300
+    assert wait.tracker.decide().status == "success"
+    assert checked(model, wait, now=T0 + 11) == 1  # idle again: one request
