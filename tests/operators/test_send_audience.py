@@ -138,3 +138,23 @@ def test_variables_named_by_numbers_and_by_text_are_sent_not_crashed_on() -> Non
     (batch,) = build_plan(spec, SCOPE).batches
     table = json.loads(dict(batch.fields())["recipient-variables"])
     assert table == {"a@example.org": {"1": "one", "n": ""}, "b@example.org": {"1": "", "n": "x"}}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"to": [{"address": "z@example.org", "name": "Z\ud800"}]},  # a lone surrogate (json.loads lets it in)
+        {"to": [{"address": "z@example.org", "vars": {"n": "\udcff"}}]},
+        {"to": ["z@example.org"], "recipient_variables": {"z@example.org": {"n": "\ud800"}}},
+        {"subject": "Hi \ud800"},
+        {"to": [], "cc": "Z\ud800 <z@example.org>", "batch": False},
+    ],
+    ids=["name", "vars", "recipient_variables", "subject", "cc"],
+)
+def test_text_that_cannot_be_sent_is_refused_before_the_first_batch(broken: dict[str, Any]) -> None:
+    # Recipient 250 of 251 would otherwise crash its batch's request after the others were sent.
+    to = [f"reader{i}@example.org" for i in range(250)] + broken.pop("to", [])
+    fields: dict[str, Any] = {"from_email": "a@mg.example.com", "subject": "s", "text": "t", "batch_size": 50}
+    spec = SendSpec(to=to, **{**fields, **broken})
+    with pytest.raises(SendInputError, match="UTF-8"):
+        build_plan(spec, SCOPE)
