@@ -283,6 +283,8 @@ def _address_key(written: Any) -> str:
     part to NFC): the key is normalised the same way, so the author's spelling finds its recipient.
     """
     text = str(written).strip()
+    if text.isascii() and "--" not in text:  # the usual key: only lower-casing to do (as checked)
+        return text.lower()
     try:
         return parse_address(text).key
     except InvalidAddressError:
