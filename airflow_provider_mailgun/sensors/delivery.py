@@ -112,8 +112,8 @@ class MailgunDeliverySensor(BaseSensorOperator):
     :param event_source: ``"auto"`` (default: the Events API while it answers, then the Logs API),
         ``"events"`` or ``"logs"`` (see the module docstring).
     :param missing_grace: seconds after the send (the result's ``started_at``, else the sensor's
-        first start, rescheduled or not) after which an id with no event at all fails the wait ("no accepted event for id
-        X"); default 300. ``None`` waits for the timeout instead.
+        first start, rescheduled or not) after which an id with no event at all fails the wait
+        ("no accepted event for id X"); default 300. ``None`` waits for the timeout instead.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     """
 
