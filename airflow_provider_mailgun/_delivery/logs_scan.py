@@ -29,6 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from airflow_provider_mailgun._watch.sources import logs_query
@@ -128,11 +129,15 @@ class LogsScan:
         self._newest = cursor.frontier if cursor.frontier is not None else -math.inf
         self._next_phase(first=True)
 
-    def _request(self, start: float, *, end: float | None = None, sort: str = ASCENDING) -> dict[str, Any]:
+    def _request(
+        self, start: float, *, end: float | None = None, sort: str = ASCENDING, totals: bool = False
+    ) -> dict[str, Any]:
         start = min(start, self.now)  # never ask for a start in the future (clocks differ)
         window: dict[str, Any] = {"start": start}
         if end is not None:
             window["end"] = max(end, start + 2 * START_MARGIN)
+        if totals:
+            window["include_totals"] = True
         return logs_request(**{**logs_query(self.domain, self.filter, **window), "sort": sort})
 
     def _next_phase(self, *, first: bool = False) -> None:
@@ -152,7 +157,9 @@ class LogsScan:
             return
         self._mode = "head"
         self._floor = cursor.frontier
-        self.body = self._request(cursor.frontier - START_MARGIN, sort=DESCENDING)
+        # With the total: a page of events already seen proves nothing more is new only if the
+        # window has seen as many as the read holds (ties at one millisecond come in any order).
+        self.body = self._request(cursor.frontier - START_MARGIN, sort=DESCENDING, totals=True)
 
     def _sweep_due(self) -> bool:
         """A settled stretch worth a request: a tenth of the settle time, or the last of it."""
@@ -180,7 +187,7 @@ class LogsScan:
         elif self._mode == "sweep":
             self._record_sweep(known, following, capped)
         else:
-            self._record_head(fresh, known, following, capped)
+            self._record_head(fresh, known, following, capped, _total(reply))
         return fresh
 
     def _record_catch_up(self, known: list[float], following: dict[str, Any] | None, capped: bool) -> None:
@@ -211,15 +218,23 @@ class LogsScan:
         else:
             self.body = following
 
+    def _unseen_in_head_read(self, total: int) -> bool:
+        """Whether the head read holds more events than the window has seen in its time range."""
+        start = parsedate_to_datetime(self.body["start"])  # whole seconds, as the API reads it
+        return total > self.window.seen_since(start)
+
     def _record_head(
         self,
         fresh: list[dict[str, Any]],
         known: list[float],
         following: dict[str, Any] | None,
         capped: bool,
+        total: int | None,
     ) -> None:
         cursor = self.cursor
-        reached_floor = not fresh or any(stamp < self._floor for stamp in known)
+        reached_floor = any(stamp < self._floor for stamp in known) or (
+            not fresh and (total is None or not self._unseen_in_head_read(total))
+        )
         if reached_floor or following is None:
             cursor.frontier = max(self._floor, self._newest)
             self.done = True
@@ -228,3 +243,9 @@ class LogsScan:
             cursor.catching_up, self.done = True, True
         else:
             self.body = following
+
+
+def _total(reply: Mapping[str, Any]) -> int | None:
+    paging = reply.get("pagination")
+    total = paging.get("total") if isinstance(paging, Mapping) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None

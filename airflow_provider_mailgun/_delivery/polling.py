@@ -263,13 +263,17 @@ class DeliveryWait:
     def _steps(self, now: float) -> Generator[Request, Any, Decision]:
         yield from self._on_either(lambda: self._events_steps(now), lambda: self._logs_steps(now))
         missing = self._missing(now)
-        if missing and not self.goal.needs_accepted_events():
-            # Accepted events are not read when every count is known: look for the ids' own, once.
+        if missing:
+            # Before an id fails as never accepted, its accepted event is looked for once from the
+            # start: accepted events are not read when every count is known, and one indexed late
+            # behind the newest event seen is only read again once its stretch has settled.
             unchecked = [message_id for message_id in missing if message_id not in self._looked_up]
             unchecked = unchecked[:MAX_LOOKUPS]
             if unchecked:
                 self._looked_up.update(unchecked)
-                yield from self._on_either(lambda: self._events_lookup(unchecked), self._logs_lookup)
+                yield from self._on_either(
+                    lambda: self._events_lookup(unchecked), lambda: self._logs_lookup(now)
+                )
             missing = [message_id for message_id in self._missing(now) if message_id in self._looked_up]
         return self.tracker.decide(missing=missing)
 
@@ -325,14 +329,14 @@ class DeliveryWait:
             self.tracker.ingest(page.items)
             self.pages_read += 1
 
-    def _logs_lookup(self) -> Generator[Request, Any, None]:
+    def _logs_lookup(self, now: float) -> Generator[Request, Any, None]:
         # The Logs API has no message-id filter: read the domain's accepted events until all are found.
         scan = LogsScan(
             LogsCursor(trusted=self.begin),
             new_window(self.begin),
             domain=self.domain,
             names=("accepted",),
-            now=time.time(),
+            now=now,
             settle_seconds=self.settle_seconds,
             max_pages=MAX_PAGES_PER_CHECK,
         )

@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_mailgun._common.addresses import Address, parse_address, split_addresses
-from airflow_provider_mailgun._send.fields import as_items, json_mapping
+from airflow_provider_mailgun._send.fields import as_items, as_text, json_mapping
 from airflow_provider_mailgun.exceptions import InvalidAddressError
 
 #: The keys a recipient dict may have; ``email`` is another name for ``address``, ``vars`` for
@@ -129,8 +129,10 @@ def survey(
     problem to ``problems``.
     """
     extra_given = json_mapping(recipient_variables, "recipient_variables", problems)
-    extra = {str(k).strip().lower(): v for k, v in extra_given.items()}
-    items = as_items(value, split_addresses)
+    extra = {_address_key(k): v for k, v in extra_given.items()}
+    # A tuple of the caller's list (8 bytes a recipient): a list changed after this check (reused,
+    # sorted, an item replaced) cannot put an unchecked recipient, or another batch key, into a send.
+    items = tuple(as_items(value, split_addresses))
     if allowed_missing is True:
         check: tuple[str, ...] = ()
     else:
@@ -159,6 +161,11 @@ def survey(
             personal = extra.get(address.key)
             if isinstance(personal, Mapping):
                 variables = {**personal, **variables}
+        if not sendable(address.name) or (variables and not _sendable_variables(variables)):
+            shape_count += 1
+            if len(shape) < SHOWN:
+                shape.append(f"recipient {address.email!r} has a name or variables {NOT_UTF8}")
+            continue
         if variables:
             names.update(variables)
         for name in check:
@@ -174,7 +181,8 @@ def survey(
     packed.sort()
     order, dropped = _unique(packed, shift, items)
     del packed
-    audience = Audience(items, extra, order, tuple(sorted(names)), bool(names))
+    # Sorted as text: a dict may mix number and text names (JSON writes both as text).
+    audience = Audience(items, extra, order, tuple(sorted(names, key=str)), bool(names))
     for name in check:
         if lacking_count[name]:
             message = _lacking(audience, name, lacking[name], lacking_count[name], dropped)
@@ -233,6 +241,54 @@ def _lacking(audience: Audience, name: str, positions: list[int], count: int, dr
         f"(first: {shown}); they would get it empty; define it for them, or set "
         f"allow_missing_recipient_vars=[{name!r}] to send it anyway"
     )
+
+
+#: Why some text is refused: a form body is UTF-8, and a lone surrogate (``json.loads`` reads
+#: ``"\ud800"`` into one) has no UTF-8 form; its request would fail after earlier batches went out.
+NOT_UTF8 = "that cannot be sent: text with a lone surrogate has no UTF-8 form"
+
+
+def sendable(text: str) -> bool:
+    """Whether ``text`` can go into a request (UTF-8); ASCII, the usual case, is checked in C."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _sendable_variables(variables: Mapping[str, Any]) -> bool:
+    for name, value in variables.items():
+        if (type(name) is not str or not name.isascii()) and not sendable(str(name)):
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and not sendable(value):
+                return False
+        elif kind not in _ASCII_KINDS and not sendable(as_text(value)):
+            return False
+    return True
+
+
+#: Values whose text (JSON) is always ASCII.
+_ASCII_KINDS = frozenset({int, float, bool, type(None)})
+
+
+def _address_key(written: Any) -> str:
+    """A ``recipient_variables`` key as the address it names is keyed once checked.
+
+    email-validator normalises what the author wrote (an IDN domain to unicode, a decomposed local
+    part to NFC): the key is normalised the same way, so the author's spelling finds its recipient.
+    """
+    text = str(written).strip()
+    if text.isascii() and "--" not in text:  # the usual key: only lower-casing to do (as checked)
+        return text.lower()
+    try:
+        return parse_address(text).key
+    except InvalidAddressError:
+        return text.lower()
 
 
 def _shown(item: Any) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 from airflow_provider_mailgun._common.addresses import Address, offenders_message
 from airflow_provider_mailgun._common.limits import MAX_RECIPIENTS_PER_REQUEST
-from airflow_provider_mailgun._send.audience import Audience, placeholders, survey
+from airflow_provider_mailgun._send.audience import NOT_UTF8, Audience, placeholders, sendable, survey
 from airflow_provider_mailgun._send.fields import (
     BATCH_KEY_VARIABLE,
     FilePart,
@@ -167,6 +167,10 @@ def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
     if skipped and spec.on_invalid != "skip":
         recipient_problems.append(offenders_message("recipient", skipped))
     problems = recipient_problems + problems
+    copies = _copy_recipients(cc, bcc)
+    unsendable = sorted({name for name, value in common + copies if not (sendable(name) and sendable(value))})
+    if unsendable:
+        problems.append(f"{', '.join(unsendable)}: {NOT_UTF8}")
     to = audience.order
     personalised = _choose_batch_mode(spec, audience, cc, bcc, problems)
     if spec.to_list:
@@ -181,9 +185,7 @@ def build_plan(spec: SendSpec, ledger_scope: str) -> SendPlan:
     # they share (one bouncing domain, one suppressed prefix), evenly over the batches, so each
     # message id's delivery share reflects the campaign's. One message seen by all keeps the input's.
     ordered = to if personalised else array("I", sorted(to))
-    layout = _Layout(
-        audience, ordered, tuple(common + _copy_recipients(cc, bcc)), personalised, ledger_scope, spec.to_list
-    )
+    layout = _Layout(audience, ordered, tuple(common + copies), personalised, ledger_scope, spec.to_list)
     batches = tuple(
         Batch(index, layout, start, min(start + size, len(ordered)))
         for index, start in enumerate(range(0, len(ordered), size))

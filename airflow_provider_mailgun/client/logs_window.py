@@ -74,6 +74,10 @@ class LogsWindow:
         self._forget_before(self.query_start())
         return fresh
 
+    def seen_since(self, moment: datetime) -> int:
+        """How many events stamped at ``moment`` or later were seen (and are still remembered)."""
+        return sum(1 for when in self._seen.values() if when >= moment)
+
     def _forget_before(self, cutoff: datetime) -> None:
         if len(self._seen) < self._prune_at:
             return

@@ -24,7 +24,7 @@ crash before Airflow records success, or a clear, does not mail anyone again (se
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -221,7 +221,10 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}.")
         for name in MESSAGE_ARGUMENTS:
-            setattr(self, name, arguments[name])
+            value = arguments[name]
+            # A generator (any iterator) reads once; a retry run by the same process (dag.test())
+            # must see every recipient again, with the batch keys of the first try.
+            setattr(self, name, list(value) if isinstance(value, Iterator) else value)
         self.mailgun_conn_id = mailgun_conn_id
         self.domain = domain
         self.max_concurrency = max_concurrency

@@ -26,7 +26,7 @@ travels to the trigger); ``"events"`` or ``"logs"`` read one API only. Both deci
 
 An id that never appears (a typo, another domain) fails the wait with "no accepted event for id X"
 once ``missing_grace`` seconds have passed since the send (the result's ``started_at``, else the
-sensor's start), instead of waiting for the timeout. Deferred, the trigger also stops by itself at
+sensor's first start), instead of waiting for the timeout. Deferred, the trigger also stops by itself at
 the sensor's ``timeout`` (Airflow's in-process trigger runner, as in ``airflow dags test``, does
 not enforce it).
 
@@ -112,8 +112,8 @@ class MailgunDeliverySensor(BaseSensorOperator):
     :param event_source: ``"auto"`` (default: the Events API while it answers, then the Logs API),
         ``"events"`` or ``"logs"`` (see the module docstring).
     :param missing_grace: seconds after the send (the result's ``started_at``, else the sensor's
-        start) after which an id with no event at all fails the wait ("no accepted event for id
-        X"); default 300. ``None`` waits for the timeout instead.
+        first start, rescheduled or not) after which an id with no event at all fails the wait
+        ("no accepted event for id X"); default 300. ``None`` waits for the timeout instead.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     """
 
@@ -220,7 +220,7 @@ class MailgunDeliverySensor(BaseSensorOperator):
 
     def _start(self, context: Context) -> None:
         goal, sent = self._goal()
-        self._started = time.time()
+        self._started = _first_start(context) if self.reschedule else time.time()
         self._hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
         domain = self._hook.domain(self.domain or sent.domain)
         remember_messages(context, self._hook, domain, goal.message_ids)
@@ -339,6 +339,14 @@ def _log_tolerated_failures(log: Any, result: Mapping[str, Any]) -> None:
         shown,
         more,
     )
+
+
+def _first_start(context: Context) -> float:
+    """When a rescheduled sensor first poked (Airflow counts its timeout from there too): each
+    reschedule starts the sensor again, and a grace counted from each poke would never run out."""
+    first_date = getattr(context.get("ti"), "get_first_reschedule_date", None)
+    first = first_date(context) if first_date is not None else None
+    return first.timestamp() if isinstance(first, datetime) else time.time()
 
 
 def _run_started(context: Context) -> float | None:

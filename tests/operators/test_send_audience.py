@@ -95,3 +95,66 @@ def test_one_name_given_as_a_string_allows_that_name_only() -> None:
         build_plan(spec._replace(allow_missing_recipient_vars="first"), SCOPE)
     assert "%recipient.last%" in str(raised.value)
     assert "%recipient.first%" not in str(raised.value)
+
+
+def test_a_list_changed_after_the_check_changes_neither_the_batches_nor_what_is_sent() -> None:
+    # The plan is built (every recipient checked) before the first request; the input list belongs to
+    # the caller, who may reuse it. Nothing done to it afterwards may reach a batch unchecked.
+    to = [f"reader{i}@example.org" for i in range(5)]
+    spec = SendSpec(to=to, from_email="a@mg.example.com", subject="s", text="t", batch_size=2)
+    plan = build_plan(spec, SCOPE)
+    expected = [(b.key, b.fields()) for b in build_plan(spec._replace(to=list(to)), SCOPE).batches]
+    to[0] = "not an address"
+    to.reverse()
+    to.append("late@example.org")
+    assert [(b.key, b.fields()) for b in plan.batches] == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("user@xn--bcher-kva.de", "user@bücher.de"),  # an IDN domain as its ASCII form
+        ("e\u0301@example.org", "\u00e9@example.org"),  # a unicode local part, decomposed
+    ],
+)
+def test_recipient_variables_keyed_by_the_address_as_written_reach_it(written: str, sent: str) -> None:
+    # email-validator normalises the address; the table keyed by what the author wrote still applies.
+    spec = SendSpec(
+        to=[written, "bob@example.org"],
+        from_email="a@mg.example.com",
+        subject="Hi %recipient.first%",
+        text="t",
+        recipient_variables={written: {"first": "U"}, "bob@example.org": {"first": "B"}},
+    )
+    (batch,) = build_plan(spec, SCOPE).batches
+    table = json.loads(dict(batch.fields())["recipient-variables"])
+    assert table == {sent: {"first": "U"}, "bob@example.org": {"first": "B"}}
+
+
+def test_variables_named_by_numbers_and_by_text_are_sent_not_crashed_on() -> None:
+    # Python dicts may be keyed by numbers (JSON writes them as text); mixed with text names.
+    to = [{"address": "a@example.org", "vars": {1: "one"}}, {"address": "b@example.org", "vars": {"n": "x"}}]
+    spec = SendSpec(to=to, from_email="a@mg.example.com", subject="s", text="t")
+    (batch,) = build_plan(spec, SCOPE).batches
+    table = json.loads(dict(batch.fields())["recipient-variables"])
+    assert table == {"a@example.org": {"1": "one", "n": ""}, "b@example.org": {"1": "", "n": "x"}}
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"to": [{"address": "z@example.org", "name": "Z\ud800"}]},  # a lone surrogate (json.loads lets it in)
+        {"to": [{"address": "z@example.org", "vars": {"n": "\udcff"}}]},
+        {"to": ["z@example.org"], "recipient_variables": {"z@example.org": {"n": "\ud800"}}},
+        {"subject": "Hi \ud800"},
+        {"to": [], "cc": "Z\ud800 <z@example.org>", "batch": False},
+    ],
+    ids=["name", "vars", "recipient_variables", "subject", "cc"],
+)
+def test_text_that_cannot_be_sent_is_refused_before_the_first_batch(broken: dict[str, Any]) -> None:
+    # Recipient 250 of 251 would otherwise crash its batch's request after the others were sent.
+    to = [f"reader{i}@example.org" for i in range(250)] + broken.pop("to", [])
+    fields: dict[str, Any] = {"from_email": "a@mg.example.com", "subject": "s", "text": "t", "batch_size": 50}
+    spec = SendSpec(to=to, **{**fields, **broken})
+    with pytest.raises(SendInputError, match="UTF-8"):
+        build_plan(spec, SCOPE)

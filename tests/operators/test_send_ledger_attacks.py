@@ -238,3 +238,17 @@ def test_the_variable_ledger_works_with_the_longest_ids(
     assert task_states(dag_run) == {task_id: "success"}
     assert set(_copies(mailgun_emulator).values()) == {1}  # 600 batches in 3 chunks; the retry sent none
     assert len(xcom_result(dag_run, task_id)["message_ids"]) == 600
+
+
+def test_a_retry_in_the_same_process_resends_a_generator_audience_only_where_it_stopped(
+    airflow_db: None, mailgun_emulator: MailgunEmulator, mailgun_conn_id: str
+) -> None:
+    # A generator can be read once; a retry run by the same process (``dag.test()``, a retry of
+    # the task runner) must still see every recipient, with the batch keys of the first try.
+    mailgun_emulator.set_faults({"send_error_at": {"3": 400}, "path": "/messages", "methods": ["POST"]})
+    dag = _send_dag("attack_generator_retry", mailgun_conn_id, to=(a for a in _people(6)), retries=1)
+    run = run_dag(dag)
+    assert task_states(run) == {"send": "success"}
+    copies = _copies(mailgun_emulator)
+    assert set(copies) == set(_people(6))
+    assert set(copies.values()) == {1}, copies

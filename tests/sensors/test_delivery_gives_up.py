@@ -43,10 +43,8 @@ def run_wait(airflow_db: None, mailgun_conn_id: str, request: pytest.FixtureRequ
                 task_id="wait",
                 mailgun_conn_id=mailgun_conn_id,
                 message_ids=message_ids,
-                poke_interval=0.2,
-                mode="poke",
                 deferrable=deferrable,
-                **{"timeout": 300, **kwargs},
+                **{"timeout": 300, "poke_interval": 0.2, "mode": "poke", **kwargs},
             )
         started = time.monotonic()
         dag_run = run_dag(dag)
@@ -189,3 +187,17 @@ def test_a_cancelled_trigger_closes_its_client_and_makes_no_more_requests(
     at_cancel, later = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
     assert closed == [True]
     assert later == at_cancel
+
+
+def test_an_id_that_never_appears_fails_after_the_grace_period_in_reschedule_mode_too(
+    run_wait: Callable[..., Any], raised_errors: list[str]
+) -> None:
+    # Each reschedule is a new start of the sensor: the grace is counted from the first one (as
+    # Airflow counts the sensor's timeout), not from each poke, or it would never run out.
+    state, seconds = run_wait(
+        BOGUS, deferrable=False, missing_grace=2, timeout=25, mode="reschedule", poke_interval=1
+    )
+    assert state == "failed"
+    assert seconds < 25
+    (error,) = raised_errors
+    assert f"no accepted event for id {BOGUS}" in error
