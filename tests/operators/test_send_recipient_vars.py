@@ -14,6 +14,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
+from airflow_provider_mailgun.exceptions import SendInputError
 from airflow_provider_mailgun.operators.messages import MailgunSendMessageOperator
 from airflow_provider_mailgun.testing import MailgunEmulator
 from tests.dag_runner import run_dag, task_states
@@ -46,12 +47,22 @@ def refused(
 
     def run(dag_id: str, to: Any, **fields: Any) -> str:
         caplog.set_level(logging.ERROR)
-        dag_run = _send(mailgun_conn_id, dag_id, to, **fields)
+        raised: list[str] = []
+        original = SendInputError.__init__
+
+        def spy(self: SendInputError, *args: Any) -> None:  # the error itself, however it is logged
+            raised.append(str(args[0]) if args else "")
+            original(self, *args)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(SendInputError, "__init__", spy)
+            dag_run = _send(mailgun_conn_id, dag_id, to, **fields)
         assert task_states(dag_run) == {"send": "failed"}
         assert _sends(mailgun_emulator) == []
         lines = [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
-        errors = [line for line in lines if "Nothing was sent." in line]
-        assert errors, "the task's log must say why nothing was sent"
+        assert any("Nothing was sent." in line for line in lines), "the task's log must say why"
+        errors = [message for message in raised if "Nothing was sent." in message]
+        assert errors
         return errors[0]
 
     return run

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import airflow
 import pytest
+from packaging.version import Version
 
 from airflow_provider_mailgun.testing import MailgunEmulator
 from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
@@ -189,6 +191,11 @@ def test_a_cancelled_trigger_closes_its_client_and_makes_no_more_requests(
     assert later == at_cancel
 
 
+@pytest.mark.skipif(
+    Version(airflow.__version__) < Version("3.1"),
+    reason="Airflow 3.0's own sensor fails a rescheduled poke under dag.test() (its first reschedule "
+    "date arrives as text: datetime - str)",
+)
 def test_an_id_that_never_appears_fails_after_the_grace_period_in_reschedule_mode_too(
     run_wait: Callable[..., Any], raised_errors: list[str]
 ) -> None:
