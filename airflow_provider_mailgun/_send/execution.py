@@ -47,8 +47,6 @@ from airflow_provider_mailgun._send.ledger import (
     SendLedger,
 )
 from airflow_provider_mailgun._send.plan import Batch, SendPlan, shown_skipped
-from airflow_provider_mailgun._watch.sources import logs_query
-from airflow_provider_mailgun._watch.window import EventFilter
 from airflow_provider_mailgun.client.urls import strip_message_id
 from airflow_provider_mailgun.exceptions import AmbiguousSendError, MailgunError, UnsettledSendError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
@@ -289,6 +287,10 @@ class PlanSender:
                     raise
                 log.warning("The Events API does not answer (%s); reading the Logs API from now on.", err)
                 self.reading = "logs"
+        # Loaded here, not with the module: only a send reconciled through Logs needs the Logs reader.
+        from airflow_provider_mailgun._watch.sources import logs_query
+        from airflow_provider_mailgun._watch.window import EventFilter
+
         query = logs_query(self.domain, EventFilter(("accepted",)), start=begin)
         if recipient:  # the Logs API has no list filter: a list send's key is looked for among all
             query["filter"] = {**query["filter"], "recipient": [recipient]}
