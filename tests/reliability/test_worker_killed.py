@@ -186,7 +186,8 @@ def _ledger_states(dag_id: str = DAG_ID) -> Counter[str]:
 
             # Only this DAG's ledger: other tests' failed tasks rightly keep theirs in the shared DB.
             rows = session.query(Variable).filter(Variable.key.like(f"{KEY_PREFIX}:%__{dag_id}__%")).all()
-            values = [row.val for row in rows]
+            # get_val() decrypts (the column holds Fernet text when a key is set, as on Airflow 3.1).
+            values = [row.get_val() for row in rows]
         else:
             rows = session.query(TaskStateStoreModel).filter_by(dag_id=dag_id, task_id="send").all()
             values = [row.value for row in rows if row.key.startswith(KEY_PREFIX)]
