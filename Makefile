@@ -48,14 +48,12 @@ test-oldest:
 # backend, the send ledger's store, deferral and triggers, assets, extra links, the UI, DAG runs);
 # the whole suite runs on the newest and the oldest. `make test-on AIRFLOW_VERSION=3.2.2
 # VENV=.venv-3.2` runs all of it on one of them.
-VERSION_SENSITIVE_TESTS ?= tests/notifications tests/utils tests/sensors tests/triggers tests/links \
-	tests/plugins tests/hooks tests/test_example_dags.py tests/test_provider_info.py \
+VERSION_SENSITIVE_TESTS ?= tests/notifications tests/sensors tests/triggers tests/links tests/plugins \
+	tests/test_example_dags.py tests/test_provider_info.py \
 	tests/operators/test_send_ledger_attacks.py tests/operators/test_send_ledger_lifetime.py \
-	tests/operators/test_send_message.py tests/operators/test_send_to_list.py \
 	tests/operators/test_default_conn_id.py tests/reliability/test_worker_killed.py \
-	tests/reliability/test_late_events.py tests/reliability/test_regressions.py \
-	tests/browser/test_airflow_connection_form.py tests/browser/test_airflow_extra_links.py \
-	tests/testing/test_readme_pytest_snippet.py
+	tests/reliability/test_regressions.py tests/browser/test_airflow_connection_form.py \
+	tests/browser/test_airflow_extra_links.py tests/testing/test_readme_pytest_snippet.py
 
 test-3.1:
 	$(MAKE) test-on AIRFLOW_VERSION=$(AIRFLOW_3_1) VENV=.venv-3.1 PYTEST_ARGS="$(VERSION_SENSITIVE_TESTS)"
