@@ -9,6 +9,7 @@ checked by every deployment fixture at teardown.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.deployment.processes import describe, processes_of_run, wait_until
@@ -53,10 +55,12 @@ def test_nothing_is_left_running_after_a_failed_or_interrupted_scenario(ending: 
         wait_until(lambda: probe_file.exists() or child.poll() is not None, 300, "the probe's deployment")
         if ending == "interrupt" and child.poll() is None:
             child.send_signal(signal.SIGINT)
-        code = child.wait(timeout=120)
+        code = child.wait(timeout=240)
     finally:
         if child.poll() is None:
             child.kill()
+            child.wait(timeout=30)
+            _sweep(probe_file)  # the child's deployment must not outlive this test either
     output = log.read_text(errors="replace")
     if "SKIPPED" in output and not probe_file.exists():
         pytest.skip(output.strip().splitlines()[-1])
@@ -78,3 +82,15 @@ def test_nothing_is_left_running_after_a_failed_or_interrupted_scenario(ending: 
     assert "this scenario fails on purpose" in output or ending == "interrupt"
     assert not left, describe(left)
     assert "escaped their tree" not in output, output[-4000:]
+
+
+def _sweep(probe_file: Path) -> None:
+    """SIGKILL what is left of the probe's deployment, when the probe itself had to be killed."""
+    if not probe_file.exists():
+        return
+    identity = json.loads(probe_file.read_text())
+    left = processes_of_run(identity["marker"], [Path(root) for root in identity["roots"]])
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(left, timeout=10)
