@@ -151,3 +151,21 @@ def test_dag_side_modules_leave_the_http_client_for_run_time(module: str) -> Non
     """The hook loads its client on first use, so DAG files parse without requests and its client."""
     loaded = _loaded_after(f"import {PACKAGE}.{module}")
     assert not {"requests", f"{PACKAGE}.client.client", f"{PACKAGE}.client.transport"} & loaded
+
+
+@pytest.mark.parametrize(
+    ("module", "run_time_only"),
+    [
+        ("operators.messages", ("_send.execution", "_send.ledger", "_send.plan", "_send.list_send")),
+        (
+            "sensors.delivery",
+            ("_delivery.polling", "_delivery.state", "_delivery.logs_scan", "_watch.sources"),
+        ),
+    ],
+)
+def test_the_send_path_and_the_delivery_wait_load_when_a_task_runs(
+    module: str, run_time_only: tuple[str, ...]
+) -> None:
+    """A DAG file naming the send operator or the sensor does not pay for the machinery they run."""
+    loaded = _loaded_after(f"import {PACKAGE}.{module}")
+    assert not {f"{PACKAGE}.{name}" for name in run_time_only} & loaded

@@ -16,3 +16,5 @@ MAX_OPTIONS_BYTES = 16 * 1024
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 #: How far ahead o:deliverytime may be (7 days on plans with 7-day storage, less on others).
 MAX_DELIVERY_AHEAD = timedelta(days=7)
+#: How old a page of events must be before it can be trusted complete (Mailgun's advice: 30 min).
+DEFAULT_SETTLE_SECONDS = 30 * 60.0

@@ -32,6 +32,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_mailgun._common.limits import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._delivery.logs_scan import LogsCursor, LogsScan, new_window
 from airflow_provider_mailgun._delivery.sources import (
     EVENT_SOURCES,
@@ -48,7 +49,6 @@ from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal, Del
 from airflow_provider_mailgun.client.api.events import MAX_EVENTS_PAGE
 from airflow_provider_mailgun.exceptions import MailgunError
 
-DEFAULT_SETTLE_SECONDS = 30 * 60.0  # Mailgun's advice for when a page of events can be trusted
 # Pages one check reads at most (300,000 events); the next check carries on from the cursor, so a
 # source that never runs out of pages cannot hold a check (or the triggerer's loop) forever.
 MAX_PAGES_PER_CHECK = 1000

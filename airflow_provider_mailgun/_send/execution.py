@@ -53,7 +53,6 @@ from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 
 log = logging.getLogger(__name__)
 
-ON_AMBIGUOUS = ("reconcile", "skip", "resend", "fail")
 # Look for the accepted event from well before the recorded send time: it is the worker's clock, and
 # Mailgun stamps events with its own. The lookup is narrowed to one recipient's accepted events and
 # the batch key decides, so a day of margin costs little and tolerates a worker clock that far ahead.

@@ -42,6 +42,8 @@ from airflow_provider_mailgun._common.rendered import structured_text
 from airflow_provider_mailgun.exceptions import InvalidAddressError
 
 BATCH_KEY_VARIABLE = "airflow-batch"
+#: What a send does with a batch whose answer was lost (see the send operator's ``on_ambiguous``).
+ON_AMBIGUOUS = ("reconcile", "skip", "resend", "fail")
 OPTION_PREFIXES = ("o:", "h:", "v:", "t:")
 FilePart = tuple[str, tuple[str, bytes, str]]
 

@@ -31,26 +31,8 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_mailgun._common.compat import AirflowFailException
 from airflow_provider_mailgun._delivery.sources import EVENT_SOURCES
-from airflow_provider_mailgun._send.execution import (
-    ON_AMBIGUOUS,
-    PlanSender,
-    completed_result,
-    send_result,
-    send_summary,
-)
-from airflow_provider_mailgun._send.fields import SendSpec
-from airflow_provider_mailgun._send.ledger import (
-    ACCEPTED,
-    UNSETTLED,
-    LedgerHead,
-    SendLedger,
-    chunk_count,
-    ledger_scope,
-    new_generation,
-)
-from airflow_provider_mailgun._send.list_send import list_members
+from airflow_provider_mailgun._send.fields import ON_AMBIGUOUS, SendSpec
 from airflow_provider_mailgun._send.parse_checks import literal_problems
-from airflow_provider_mailgun._send.plan import SendPlan, build_plan
 from airflow_provider_mailgun._send.rendering import PlainStringsRenderFast
 from airflow_provider_mailgun.exceptions import SendInputError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
@@ -58,6 +40,9 @@ from airflow_provider_mailgun.links.mailgun import MailgunMessagesLink, remember
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_mailgun._send.ledger import LedgerHead, SendLedger
+    from airflow_provider_mailgun._send.plan import SendPlan
 
 ON_INVALID = ("fail", "skip")
 #: The message arguments: kept on the operator under their own names (Jinja renders them in place)
@@ -234,6 +219,17 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self.event_source = event_source
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # The send path (planner, ledger, sender) loads when a task runs, not in every DAG file
+        # that names the operator: parsing stays cheap (``import_cost`` benchmark).
+        from airflow_provider_mailgun._send.execution import PlanSender, send_result, send_summary
+        from airflow_provider_mailgun._send.ledger import (
+            SendLedger,
+            chunk_count,
+            ledger_scope,
+            new_generation,
+        )
+        from airflow_provider_mailgun._send.plan import build_plan
+
         started = time.time()
         ledger = SendLedger.for_context(context)
         head = ledger.read_head()
@@ -318,6 +314,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self, ledger: SendLedger, head: LedgerHead, cycle: int | None
     ) -> dict[str, Any] | None:
         """The result of this task instance's completed send, unless it is to be sent again."""
+        from airflow_provider_mailgun._send.execution import completed_result
+
         result = completed_result(head, ledger.completed_records(head))
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(head.completed_at or 0.0))
         what = f"{len(result['message_ids'])} message(s) to {result.get('recipients', 0)} recipient(s)"
@@ -352,6 +350,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         When an earlier try may already have mailed the list, its members may have left since, or
         the list been removed: no reason to refuse looking that send up (None: members unknown).
         """
+        from airflow_provider_mailgun._send.list_send import list_members
+
         try:
             members = list_members(hook, address)
         except SendInputError as err:
@@ -377,6 +377,8 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
 
 def _list_sent_earlier(ledger: SendLedger, plan: SendPlan) -> bool:
     """Whether an earlier try of this send may have mailed the list (its one batch recorded as sent)."""
+    from airflow_provider_mailgun._send.ledger import ACCEPTED, UNSETTLED
+
     record = ledger.load(plan.batches).get(0)
     return record is not None and record.state in (ACCEPTED, *UNSETTLED)
 

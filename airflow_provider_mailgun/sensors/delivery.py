@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_mailgun._common.compat import AirflowFailException, AirflowSensorTimeout, conf
+from airflow_provider_mailgun._common.limits import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._delivery.inputs import (
     SentMessages,
     default_begin,
@@ -52,9 +53,7 @@ from airflow_provider_mailgun._delivery.inputs import (
     parse_message_ids,
     to_epoch,
 )
-from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
 from airflow_provider_mailgun._delivery.sources import EVENT_SOURCES
-from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
 from airflow_provider_mailgun.exceptions import MailgunError
 from airflow_provider_mailgun.hooks.mailgun import MailgunHook
 from airflow_provider_mailgun.links.mailgun import MailgunMessagesLink, remember_messages
@@ -62,6 +61,8 @@ from airflow_provider_mailgun.links.mailgun import MailgunMessagesLink, remember
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_mailgun._delivery.polling import DeliveryWait
+    from airflow_provider_mailgun._delivery.state import Decision, DeliveryGoal
     from airflow_provider_mailgun.triggers.delivery import MailgunDeliveryTrigger
 
 # Handing more observations than this to the trigger would bloat the trigger table; above it the
@@ -219,6 +220,10 @@ class MailgunDeliverySensor(BaseSensorOperator):
     # -- helpers -----------------------------------------------------------------------------------
 
     def _start(self, context: Context) -> None:
+        # The delivery wait (event readers, the decision engine) loads when the sensor first runs,
+        # not in every DAG file that names it: parsing stays cheap (``import_cost`` benchmark).
+        from airflow_provider_mailgun._delivery.polling import DeliveryWait
+
         goal, sent = self._goal()
         self._started = _first_start(context) if self.reschedule else time.time()
         self._hook = MailgunHook(mailgun_conn_id=self.mailgun_conn_id)
@@ -249,6 +254,8 @@ class MailgunDeliverySensor(BaseSensorOperator):
         )
 
     def _goal(self) -> tuple[DeliveryGoal, SentMessages]:
+        from airflow_provider_mailgun._delivery.state import DeliveryGoal
+
         sent = parse_message_ids(self.message_ids)
         expected = merge_expected(sent.ids, sent.counts, self.expected_recipients)
         goal = DeliveryGoal(

@@ -32,8 +32,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 # Imported with the module (the triggerer loads it before running), not inside ``run()``: an
 # import there would block the event loop shared by every trigger.
+from airflow_provider_mailgun._common.limits import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._connection.lookup import client_config_async
-from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS, DeliveryWait
+from airflow_provider_mailgun._delivery.polling import DeliveryWait
 from airflow_provider_mailgun._delivery.state import DeliveryGoal
 from airflow_provider_mailgun.client.async_client import AsyncMailgunClient
 from airflow_provider_mailgun.exceptions import (

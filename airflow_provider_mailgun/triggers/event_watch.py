@@ -55,8 +55,8 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 # Imported with the module, never inside ``run()``: an import there would block the shared loop.
+from airflow_provider_mailgun._common.limits import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._connection.lookup import client_config_async
-from airflow_provider_mailgun._delivery.polling import DEFAULT_SETTLE_SECONDS
 from airflow_provider_mailgun._watch.batch import DEFAULT_MAX_ADDRESSES, batch_payload
 from airflow_provider_mailgun._watch.cursor import CursorStore, cursor_key, cursor_store
 from airflow_provider_mailgun._watch.sources import (
