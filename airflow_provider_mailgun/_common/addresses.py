@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_provider_mailgun.exceptions import InvalidAddressError
 
@@ -38,17 +38,30 @@ MAX_ADDRESS = 254
 SHOWN_OFFENDERS = 10
 
 
-@dataclass(frozen=True)
-class Address:
-    """A checked address: ``email`` normalised (domain lower-cased), optional display ``name``."""
-
+class _AddressFields(NamedTuple):
     email: str
-    name: str = ""
-    #: Identity for duplicates: Mailgun treats addresses case-insensitively.
-    key: str = field(init=False, repr=False, compare=False)
+    name: str
+    key: str
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", self.email.lower())
+
+class Address(_AddressFields):
+    """A checked address: ``email`` normalised (domain lower-cased), optional display ``name``.
+
+    ``key`` is its identity for duplicates (Mailgun treats addresses case-insensitively). An
+    immutable tuple rather than a frozen dataclass: a send reads each of 100,000 recipients twice,
+    and a tuple is built in a third of the time.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, email: str, name: str = "") -> Address:
+        return tuple.__new__(cls, (email, name, email.lower()))
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]  # (key is derived)
+        return self.email, self.name
+
+    def __repr__(self) -> str:
+        return f"Address(email={self.email!r}, name={self.name!r})"
 
     def formatted(self) -> str:
         """``Name <email>`` when there is a name, else the bare address.

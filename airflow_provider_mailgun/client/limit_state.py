@@ -24,8 +24,9 @@ in Redis. The rules:
   apart; three in a row, and the learned limit is forgotten. Refusals of more than a fifth of
   the requests are a limit all the same.
 - **Grow back.** While callers wait on the learned limit it climbs towards just below the pace
-  last refused (a fifth of the gap per second) and past it by 1% per second; twenty seconds
-  after the last cut it grows by 5% per second, so a passing 429 does not hold a client back.
+  last refused (a fifth of the gap per second), then by 1% per second up to that pace (after a
+  first probe, the limit it measured); twenty seconds after the last cut it grows past it by 5%
+  per second, so a passing 429 does not hold a client back.
 - **Server hints.** ``X-RateLimit-Remaining: 0`` with a reset time pauses everyone until then,
   and a low remaining count caps the tokens.
 - **Forget.** A state nobody used for ``IDLE_FORGET_SECONDS`` starts over.
@@ -291,6 +292,10 @@ def _grow(state: BucketState, ceiling: float | None, now: float, *, limited: boo
         gap = max(0.0, RECOVER_TO * (state.refused_pace or state.rate) - state.rate)
         grown = state.rate + gap * min(1.0, RECOVER_SHARE * seconds)
         grown += PROBE_GROWTH * (state.before_cut or state.rate) * seconds
+        # Not past the pace last refused (after a first probe: the limit it measured) until the
+        # calm spell: growing into it again within seconds of the cut only earns another 429.
+        if state.refused_pace is not None:
+            grown = min(grown, max(state.rate, state.refused_pace))
     state.rate = grown if ceiling is None else min(ceiling, grown)
 
 

@@ -135,22 +135,36 @@ def strip_message_id(message_id: str) -> str:
     return message_id.strip().removeprefix("<").removesuffix(">").strip()
 
 
-_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-#: Each byte as ``application/x-www-form-urlencoded`` writes it (what ``quote_plus`` gives).
-_FORM_BYTE = tuple(chr(b) if b in _FORM_SAFE else "+" if b == ord(" ") else f"%{b:02X}" for b in range(256))
+_FORM_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+#: Each other character of 0-255 as ``application/x-www-form-urlencoded`` writes it (as
+#: ``quote_plus`` does; a character above 127 stands for one byte of the UTF-8 form).
+_FORM_ESCAPE = {chr(b): "+" if b == 32 else f"%{b:02X}" for b in range(256) if chr(b) not in _FORM_SAFE}
 
 
 def form_body(pairs: Sequence[tuple[str, str]]) -> bytes:
-    """``urllib.parse.urlencode(pairs)`` for text pairs, about twice as fast on a large batch.
+    """``urllib.parse.urlencode(pairs)`` for text pairs, several times faster on a large batch.
 
     A batch send's form is about 150 KB (1,000 addresses and their recipient variables);
     ``urlencode`` quotes it one byte at a time in Python, which costs as much CPU as the rest of
-    the send.
+    the send. Here each text is escaped one *kind* of character at a time, by ``str.replace``:
+    a handful of passes in C over each text.
 
     >>> form_body([("to", "Ann <ann@x.org>"), ("subject", "Hi %recipient.first%")])
     b'to=Ann+%3Cann%40x.org%3E&subject=Hi+%25recipient.first%25'
     """
-    byte = _FORM_BYTE.__getitem__
-    return "&".join(
-        "".join(map(byte, name.encode())) + "=" + "".join(map(byte, value.encode())) for name, value in pairs
-    ).encode("ascii")
+    return "&".join([_form_quote(name) + "=" + _form_quote(value) for name, value in pairs]).encode("ascii")
+
+
+def _form_quote(text: str) -> str:
+    if not text.isascii():
+        text = text.encode().decode("latin-1")  # one character per UTF-8 byte, escaped below
+    unsafe = set(text).difference(_FORM_SAFE)
+    if not unsafe:
+        return text
+    for char in "%+":  # first: the escapes written below hold "%", and a space becomes "+"
+        if char in unsafe:
+            text = text.replace(char, _FORM_ESCAPE[char])
+            unsafe.discard(char)
+    for char in unsafe:
+        text = text.replace(char, _FORM_ESCAPE[char])
+    return text

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_mailgun._common.compat import AirflowFailException
+from airflow_provider_mailgun._common.heap import heap_frozen
 from airflow_provider_mailgun._delivery.sources import EVENT_SOURCES
 from airflow_provider_mailgun._send.fields import ON_AMBIGUOUS, SendSpec
 from airflow_provider_mailgun._send.parse_checks import literal_problems
@@ -219,6 +220,12 @@ class MailgunSendMessageOperator(PlainStringsRenderFast, BaseOperator):
         self.event_source = event_source
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # The input stays in memory for the whole send and is only read: out of the garbage
+        # collector's full passes, which would otherwise walk it about once per batch.
+        with heap_frozen():
+            return self._send(context)
+
+    def _send(self, context: Context) -> dict[str, Any]:
         # The send path (planner, ledger, sender) loads when a task runs, not in every DAG file
         # that names the operator: parsing stays cheap (``import_cost`` benchmark).
         from airflow_provider_mailgun._send.execution import PlanSender, send_result, send_summary

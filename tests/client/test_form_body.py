@@ -21,3 +21,10 @@ def test_form_body_is_what_urlencode_gives(given_pairs: list[tuple[str, str]]) -
         return
     assert form_body(given_pairs) == expected
     assert parse_qsl(form_body(given_pairs).decode(), keep_blank_values=True) == given_pairs
+
+
+def test_plus_space_and_percent_keep_their_meaning() -> None:
+    """Escapes hold "%" and a space becomes "+": neither may be escaped again by a later pass."""
+    given = [("h:X-Note", "a+b c%20d %"), ("v:é", "☃ +%")]
+    assert form_body(given) == urlencode(given).encode()
+    assert parse_qsl(form_body(given).decode(), keep_blank_values=True) == given

@@ -202,3 +202,21 @@ def test_an_idle_state_is_forgotten_and_a_stored_one_round_trips() -> None:
     assert current(state, None, now=2 * IDLE_FORGET_SECONDS).rate is None
     copy = BucketState.from_dict({**state.to_dict(), "from_a_newer_version": 1})
     assert copy == state
+
+
+def test_a_measured_limit_is_not_passed_again_before_the_calm_spell() -> None:
+    """Growing past the limit a probe measured earns another 429 within seconds (one in a
+    100-request send was 2% refused); the rate holds there until the calm spell, then grows."""
+    state = BucketState.fresh(None, now=0.0)
+    assert _refused_after(state, None, 12, 0.15)  # 11 accepted in 0.15 s, the 12th refused
+    measured = state.rate
+    assert measured is not None
+    now = 0.15
+    while now < CALM_SECONDS - 1:  # callers wait on the bucket all along
+        now += 0.02
+        reserve(state, None, now=now)
+    assert state.rate == pytest.approx(measured)
+    while now < CALM_SECONDS + 5:
+        now += 0.02
+        reserve(state, None, now=now)
+    assert state.rate > 1.1 * measured

@@ -17,6 +17,7 @@ import json
 import time
 from collections import Counter
 from datetime import timedelta
+from email.utils import getaddresses
 from typing import Any
 from unittest import mock
 
@@ -182,7 +183,7 @@ def test_reconciliation_finds_a_recipient_stored_in_another_case(httpserver: HTT
             {"event": "accepted", "id": f"a{len(accepted)}", "timestamp": time.time(),
              "recipient": address.lower(), "user-variables": {"airflow-batch": form["v:airflow-batch"]},
              "message": {"headers": {"message-id": "stored.1@mg.example.com"}}}
-            for address in form.getlist("to")
+            for _, address in getaddresses(form.getlist("to"))
         )  # fmt: skip
         return Response('{"message": "upstream timeout"}', status=503, content_type="application/json")
 
