@@ -91,7 +91,7 @@ def parse_address(value: str, name: str = "") -> Address:
         raise InvalidAddressError("line breaks are not allowed in an address or name")
     plain = _plain_email(text)  # the everyday shape, checked in one regular expression
     if plain is not None:
-        return Address(email=plain, name=name.strip())
+        return Address(plain, name.strip())
     if not text:
         raise InvalidAddressError("empty address")
     if "\n" in text or "\r" in text:
@@ -101,7 +101,7 @@ def parse_address(value: str, name: str = "") -> Address:
         if not parsed_email or "@" not in parsed_email:
             raise InvalidAddressError("cannot parse 'Name <address>'")
         name, text = name or parsed_name, parsed_email
-    return Address(email=_valid_email(text), name=name.strip())
+    return Address(_valid_email(text), name.strip())
 
 
 def _plain_email(text: str) -> str | None:
