@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
@@ -97,7 +97,13 @@ def parse_address(value: str, name: str = "") -> Address:
     if "\n" in text or "\r" in text:
         raise InvalidAddressError("line breaks are not allowed in an address or name")
     if _NAME_ADDR.search(text):
-        parsed_name, parsed_email = parseaddr(text)
+        # Read as an address list: a second address, or text after the first, is an error here as
+        # in newer Pythons' parseaddr (older ones return the first part and drop the rest unsaid).
+        entries = getaddresses([text])
+        if len(entries) > 1:
+            raise InvalidAddressError("more than one address, or text after the address")
+        # (A strict getaddresses gives up on a comma in a comment; parseaddr reads that one.)
+        parsed_name, parsed_email = entries[0] if entries and entries[0][1] else parseaddr(text)
         if not parsed_email or "@" not in parsed_email:
             raise InvalidAddressError("cannot parse 'Name <address>'")
         name, text = name or parsed_name, parsed_email

@@ -2,7 +2,8 @@
 
 * A 2xx reply without a usable message id (a proxy's HTML page after Mailgun took the send) is
   ambiguous: reconciled against the events, never resent blindly.
-* A quoted display name with a comma is one recipient, and reaches Mailgun as one.
+* A quoted display name with a comma is one recipient, and reaches Mailgun as one; whatever the
+  names in a batch's one comma-separated ``to`` field hold, each recipient is read back once.
 * The result's ``started_at`` is the earliest send of any try, so the delivery sensor reads the
   events of batches an earlier try sent long before.
 * Reconciliation finds a batch's ``accepted`` event when Mailgun stores the recipient in another
@@ -24,6 +25,8 @@ from unittest import mock
 import pendulum
 import pytest
 from airflow.sdk import DAG
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -104,6 +107,30 @@ def test_a_quoted_display_name_with_a_comma_is_mailed_as_one_recipient(
     assert sorted(copies) == ["ann@example.org", "john@example.org", "ops@example.org"]
     assert '"Doe, John" <john@example.org>' in copies["john@example.org"]["to"]
     assert copies["john@example.org"]["from"] == '"News, Weekly" <news@mg.example.com>'
+
+
+_ANY_TEXT = st.characters(codec="utf-8", exclude_characters="\r\n")
+_NAMES = st.text(_ANY_TEXT, max_size=10) | st.sampled_from(
+    ['"', "\\", "Doe, Jane", "Roe; Ann", "(c)", "a<b>", "x@y.org", 'Q"uote\\', "=?utf-8?q?a,b?=", "Zoë"]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_NAMES, min_size=2, max_size=6))
+def test_any_display_names_in_one_to_field_reach_each_recipient_once(
+    mailgun_emulator: MailgunEmulator, mailgun_conn_id: str, names: list[str]
+) -> None:
+    """A batch's recipients go in one comma-separated ``to``: whatever their names hold, the
+    emulator's address-list parser reads back each recipient once, and no other."""
+    mailgun_emulator.reset()
+    to = [{"address": f"r{i}@example.org", "name": name} for i, name in enumerate(names)]
+    result = MailgunSendMessageOperator(
+        task_id="names", mailgun_conn_id=mailgun_conn_id, from_email=FROM, to=to,
+        subject="s", text="t",
+    ).execute({})  # type: ignore[arg-type]  # fmt: skip
+    assert len(result["message_ids"]) == 1
+    copies = Counter(m["recipient"] for m in mailgun_emulator.messages())
+    assert copies == Counter(f"r{i}@example.org" for i in range(len(names)))
 
 
 LATER = 20 * 60.0

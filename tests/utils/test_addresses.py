@@ -115,3 +115,23 @@ def test_a_display_name_is_quoted_when_it_must_be(name: str, formatted: str) -> 
     # Read back as one address, with the name intact.
     assert getaddresses([address.formatted()]) == [(name, "john@example.org")]
     assert parse_address(address.formatted()) == address
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"X" <a@example.org>, b@example.org',  # b was dropped without a word
+        "c@example.org <d@example.org>",  # mailed c; an address-list reader sees d
+        "<a@example.org> <b@example.org>",
+        "Ann <ann@example.org> trailing text",
+        "Ann <ann@example.org>>",
+    ],
+)
+def test_one_value_holding_more_than_one_address_is_rejected_not_cut_short(value: str) -> None:
+    """A recipient's one address field with a second address (or text after it) is an error on
+    every Python: the older standard-library parser kept the first part and dropped the rest."""
+    with pytest.raises(InvalidAddressError):
+        parse_address(value)
+    checked = check_addresses([value])
+    assert checked.valid == []
+    assert [bad for bad, _ in checked.invalid] == [value]
