@@ -60,6 +60,15 @@ class Address(_AddressFields):
     def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]  # (key is derived)
         return self.email, self.name
 
+    def _replace(self, **changes: str) -> Address:  # type: ignore[override]  # (key is derived)
+        """A copy with another ``email`` and/or ``name``; its ``key`` follows the email."""
+        unknown = set(changes) - {"email", "name"}
+        if unknown:
+            raise ValueError(f"Address has no field to replace named {', '.join(sorted(unknown))}")
+        return Address(changes.get("email", self.email), changes.get("name", self.name))
+
+    __replace__ = _replace  # copy.replace() (Python 3.13)
+
     def __repr__(self) -> str:
         return f"Address(email={self.email!r}, name={self.name!r})"
 

@@ -10,9 +10,11 @@ the collector's sight (``gc.freeze()``) and back afterwards::
         plan = build_plan(spec, scope)
         sender.run()
 
-Nothing is leaked: objects created during the block are collected as usual, and what was frozen
-is collectable again afterwards. When the process had frozen its heap already (a forking server
-does), that choice is left as it is.
+Objects created during the block are collected as usual, and what was frozen is collectable
+again afterwards. When the process had frozen its heap already (LocalExecutor freezes before it
+forks task processes, which inherit that), the freeze is left in place: reference cycles that
+were already garbage when the send started are then reclaimed only when the process exits, which
+a task process does after its task.
 """
 
 from __future__ import annotations

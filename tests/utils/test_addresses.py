@@ -135,3 +135,12 @@ def test_one_value_holding_more_than_one_address_is_rejected_not_cut_short(value
     checked = check_addresses([value])
     assert checked.valid == []
     assert [bad for bad, _ in checked.invalid] == [value]
+
+
+def test_a_replaced_address_has_the_key_of_its_new_email() -> None:
+    ann = parse_address("Ann <Ann@X.org>")
+    bob = ann._replace(email="Bob@Y.org")
+    assert (bob.email, bob.name, bob.key) == ("Bob@Y.org", "Ann", "bob@y.org")
+    assert ann._replace(name="A").key == "ann@x.org"
+    with pytest.raises(ValueError, match="key"):
+        ann._replace(key="other@x.org")
