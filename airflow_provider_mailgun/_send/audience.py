@@ -145,7 +145,7 @@ def survey(
     names: set[str] = set()
     packed: list[int] = []
     shift = max(1, len(items).bit_length())
-    blake2b, from_bytes, pack = hashlib.blake2b, int.from_bytes, packed.append
+    blake2b = hashlib.blake2b
     every_name = frozenset(check)
     for position, item in enumerate(items):
         try:
@@ -162,9 +162,7 @@ def survey(
             personal = extra.get(address.key)
             if isinstance(personal, Mapping):
                 variables = {**personal, **variables}
-        if not (address.name.isascii() or sendable(address.name)) or (
-            variables and not _sendable_variables(variables)
-        ):
+        if not sendable(address.name) or (variables and not _sendable_variables(variables)):
             shape_count += 1
             if len(shape) < SHOWN:
                 shape.append(f"recipient {address.email!r} has a name or variables {NOT_UTF8}")
@@ -177,7 +175,8 @@ def survey(
                     lacking_count[name] += 1
                     if len(lacking[name]) < SHOWN_LACKING:
                         lacking[name].append(position)
-        pack(from_bytes(blake2b(address.key.encode(), digest_size=8).digest(), "big") << shift | position)
+        spread = blake2b(address.key.encode(), digest_size=8).digest()
+        packed.append(int.from_bytes(spread, "big") << shift | position)
     if shape:
         more = f"; and {shape_count - len(shape)} more" if shape_count > len(shape) else ""
         problems.append("; ".join(shape) + more)
